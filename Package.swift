@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+// Skiff: containers and VMs on one Linux host, one allocator.
+import PackageDescription
+
+let package = Package(
+    name: "skiff",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "skiff", targets: ["skiff"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        // C: syscalls Swift cannot import (variadic, _GNU_SOURCE, function-like macros).
+        .target(name: "CSkiff"),
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .target(name: "OCI", dependencies: ["CCrypto"]),
+        .target(
+            name: "LinuxSys",
+            dependencies: ["CSkiff", .product(name: "SystemPackage", package: "swift-system")]),
+        .target(name: "Store", dependencies: ["CSQLite", "LinuxSys"]),
+        .target(name: "Cgroups", dependencies: ["LinuxSys"]),
+        .target(
+            name: "Images",
+            dependencies: ["OCI", "LinuxSys", "Store", "CArchive", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "Containers",
+            dependencies: [
+                "OCI", "LinuxSys", "Store", "Cgroups", "Images", "CSkiff",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "skiff",
+            dependencies: [
+                "Containers", "Images", "Store", "OCI", "LinuxSys", "Cgroups",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(name: "OCITests", dependencies: ["OCI"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "ImagesTests", dependencies: ["Images", "OCI", "Store", "LinuxSys"]),
+        .testTarget(name: "CgroupsTests", dependencies: ["Cgroups", "LinuxSys"]),
+        .testTarget(name: "ContainersTests", dependencies: ["Containers", "LinuxSys", "Store"]),
+    ]
+)

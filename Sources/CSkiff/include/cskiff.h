@@ -1,0 +1,85 @@
+// CSkiff: the thin C shim. Only what Swift cannot import from Glibc:
+// variadic calls (syscall, prctl), _GNU_SOURCE symbols (unshare, setns, CLONE_NEW*),
+// function-like macros (W*, ioctl numbers) and SCM_RIGHTS cmsg handling.
+// Every function returns -1 and leaves errno set on failure, like the call it wraps.
+#ifndef CSKIFF_H
+#define CSKIFF_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <signal.h>
+#include <termios.h>
+#include <sys/ioctl.h>
+
+/* Namespace flags from <sched.h> (_GNU_SOURCE only). Values: linux/sched.h. */
+extern const int SK_CLONE_NEWNS;
+extern const int SK_CLONE_NEWUTS;
+extern const int SK_CLONE_NEWIPC;
+extern const int SK_CLONE_NEWNET;
+extern const int SK_CLONE_NEWPID;
+extern const int SK_CLONE_NEWCGROUP;
+extern const int SK_CLONE_NEWUSER;
+extern const int SK_CLONE_NEWTIME;
+
+/* openat2(2) resolve flags, linux/openat2.h. */
+extern const uint64_t SK_RESOLVE_NO_XDEV;
+extern const uint64_t SK_RESOLVE_NO_MAGICLINKS;
+extern const uint64_t SK_RESOLVE_NO_SYMLINKS;
+extern const uint64_t SK_RESOLVE_BENEATH;
+extern const uint64_t SK_RESOLVE_IN_ROOT;
+
+int sk_unshare(int flags);
+int sk_setns(int fd, int nstype);
+int sk_pivot_root(const char *new_root, const char *put_old);
+int sk_pidfd_open(pid_t pid, unsigned int flags);
+int sk_pidfd_send_signal(int pidfd, int sig);
+int sk_close_range_cloexec(unsigned int first);
+int sk_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
+int sk_memfd_create(const char *name, unsigned int flags);
+int sk_seal_memfd(int fd);
+int sk_execveat_empty(int fd, char *const argv[], char *const envp[]);
+int sk_dup3(int oldfd, int newfd, int flags);
+
+/* prctl(2) wrappers. */
+int sk_set_pdeathsig(int sig);
+int sk_set_child_subreaper(void);
+int sk_set_dumpable(int on);
+int sk_set_no_new_privs(void);
+int sk_set_name(const char *name);
+
+/* wait(2) status macros. */
+int sk_wifexited(int status);
+int sk_wexitstatus(int status);
+int sk_wifsignaled(int status);
+int sk_wtermsig(int status);
+
+/* Terminals: TIOCGPTPEER (linux >= 4.13) opens the pty peer of a ptmx master without a path. */
+int sk_unlockpt(int master);
+int sk_ptmx_peer(int master);
+int sk_set_ctty(int fd);
+int sk_get_winsize(int fd, unsigned short *rows, unsigned short *cols);
+int sk_set_winsize(int fd, unsigned short rows, unsigned short cols);
+int sk_make_raw(int fd, struct termios *saved);
+int sk_restore_termios(int fd, const struct termios *saved);
+
+/* SCM_RIGHTS over a unix socket: one fd per message. */
+int sk_send_fd(int sock, int fd);
+int sk_recv_fd(int sock);
+
+/* Bring loopback up in the current network namespace (SIOCSIFFLAGS IFF_UP on "lo"). */
+int sk_loopback_up(void);
+
+/* signalfd(2) for the given signals (terminated by 0); also blocks them. */
+int sk_signalfd(const int *signals);
+/* Reads one signalfd_siginfo; returns the signal number or -1. */
+int sk_signalfd_read(int fd);
+/* Unblock every signal and reset handled ones to default (child side before execve). */
+int sk_reset_signals(void);
+
+/* statfs f_flags for remounts (ST_* / MS_* compatible). */
+long sk_statfs_flags(const char *path);
+
+/* Number of threads of the calling process (from /proc/self/status), -1 on error. */
+int sk_thread_count(void);
+
+#endif
