@@ -24,10 +24,10 @@ let package = Package(
             name: "LinuxSys",
             dependencies: ["CSkiff", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "Store", dependencies: ["CSQLite", "LinuxSys"]),
-        .target(name: "Cgroups", dependencies: ["LinuxSys"]),
+        .target(name: "Cgroups", dependencies: ["LinuxSys", "CSkiff"]),
         .target(
             name: "Images",
-            dependencies: ["OCI", "LinuxSys", "Store", "CArchive", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["OCI", "LinuxSys", "Store", "CArchive", "CSkiff", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "Containers",
             dependencies: [
