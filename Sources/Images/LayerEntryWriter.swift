@@ -13,6 +13,9 @@ struct UnpackContext {
     let logger: Logger
     /// Directory metadata applied at the end, deepest first (children change a dir's mtime).
     var dirs: [[String]: EntryHeader] = [:]
+    /// Paths whited out by this layer (`.wh.NAME`): a directory this layer creates there again must
+    /// hide the lower one's contents, so it is made opaque.
+    var whitedOut: Set<[String]> = []
 
     init(rootfd: Int32, archive: String, kind: LayerUnpacker.Kind, logger: Logger) {
         self.rootfd = rootfd
@@ -43,7 +46,7 @@ struct UnpackContext {
         defer { close(parentfd) }
 
         if kind == .layer && last.hasPrefix(".wh.") {
-            try whiteout(h, name: last, parentfd: parentfd)
+            try whiteout(h, name: last, parentfd: parentfd, parent: Array(h.components.dropLast()))
             return
         }
         switch h.type {
@@ -99,6 +102,7 @@ struct UnpackContext {
             close(fd)
             guard created >= 0 else { throw bad(h, "cannot open created directory: \(errnoString(errno))") }
             _ = fchmod(created, 0o755)
+            if whitedOut.contains(Array(comps[0...i])) { try setOpaque(fd: created, h) }
             fd = created
         }
         return fd
@@ -125,6 +129,7 @@ struct UnpackContext {
             defer { close(fd) }
             guard fchown(fd, h.uid, h.gid) == 0 else { throw bad(h, "fchown: \(errnoString(errno))") }
             try setXattrs(h, fd: fd)
+            if whitedOut.contains(h.components) { try setOpaque(fd: fd, h) }
         }
         dirs[h.components] = h
     }
@@ -212,7 +217,14 @@ struct UnpackContext {
         }
     }
 
-    func whiteout(_ h: EntryHeader, name: String, parentfd: Int32) throws {
+    /// Sets `trusted.overlay.opaque=y` on an open directory.
+    func setOpaque(fd: Int32, _ h: EntryHeader) throws {
+        let value: [UInt8] = [UInt8(ascii: "y")]
+        let rc = value.withUnsafeBytes { c_fsetxattr(fd, "trusted.overlay.opaque", $0.baseAddress, 1, 0) }
+        guard rc == 0 else { throw bad(h, "cannot mark directory opaque (trusted.overlay.opaque): \(errnoString(errno))") }
+    }
+
+    mutating func whiteout(_ h: EntryHeader, name: String, parentfd: Int32, parent: [String]) throws {
         if name == ".wh..wh..opq" {
             let value: [UInt8] = [UInt8(ascii: "y")]
             let path = "/proc/self/fd/\(parentfd)"
@@ -223,8 +235,18 @@ struct UnpackContext {
         if name.hasPrefix(".wh..wh.") { return }  // other AUFS metadata (.wh..wh.plnk, …): ignored
         let hidden = String(name.dropFirst(4))
         guard hidden != ".." && hidden != "." && !hidden.isEmpty else { throw bad(h, "whiteout of \"\(hidden)\"") }
-        // A whiteout only hides lower layers; an entry of this layer with the same name wins.
-        if try FS.lstatAt(parentfd, hidden, path: h.name) != nil { return }
+        // A whiteout only hides lower layers; an entry of this layer with the same name wins, and
+        // a directory of this layer there must not show the lower one's contents.
+        whitedOut.insert(parent + [hidden])
+        if let st = try FS.lstatAt(parentfd, hidden, path: h.name) {
+            if FS.isDir(st) {
+                let fd = openat(parentfd, hidden, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                guard fd >= 0 else { throw bad(h, "cannot open directory \(hidden): \(errnoString(errno))") }
+                defer { close(fd) }
+                try setOpaque(fd: fd, h)
+            }
+            return
+        }
         guard mknodat(parentfd, hidden, S_IFCHR, 0) == 0 else { throw bad(h, "mknodat whiteout: \(errnoString(errno))") }
     }
 
