@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/openat2.h>
+#include <sys/random.h>
+#include <sys/sysmacros.h>
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -48,6 +50,9 @@ const int SK_CLONE_NEWPID = CLONE_NEWPID;
 const int SK_CLONE_NEWCGROUP = CLONE_NEWCGROUP;
 const int SK_CLONE_NEWUSER = CLONE_NEWUSER;
 const int SK_CLONE_NEWTIME = CLONE_NEWTIME;
+
+const int SK_O_PATH = O_PATH;
+const int SK_AT_EMPTY_PATH = AT_EMPTY_PATH;
 
 const uint64_t SK_RESOLVE_NO_XDEV = RESOLVE_NO_XDEV;
 const uint64_t SK_RESOLVE_NO_MAGICLINKS = RESOLVE_NO_MAGICLINKS;
@@ -249,3 +254,7 @@ int sk_thread_count(void) {
     fclose(f);
     return n;
 }
+
+long sk_getrandom(void *buf, unsigned long len) { return (long)getrandom(buf, len, 0); }
+int sk_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
+unsigned long sk_makedev(unsigned int major, unsigned int minor) { return (unsigned long)makedev(major, minor); }

@@ -21,6 +21,10 @@ extern const int SK_CLONE_NEWCGROUP;
 extern const int SK_CLONE_NEWUSER;
 extern const int SK_CLONE_NEWTIME;
 
+/* open(2) flags and *at(2) flags behind _GNU_SOURCE. */
+extern const int SK_O_PATH;
+extern const int SK_AT_EMPTY_PATH;
+
 /* openat2(2) resolve flags, linux/openat2.h. */
 extern const uint64_t SK_RESOLVE_NO_XDEV;
 extern const uint64_t SK_RESOLVE_NO_MAGICLINKS;
@@ -79,7 +83,25 @@ int sk_reset_signals(void);
 /* statfs f_flags for remounts (ST_* / MS_* compatible). */
 long sk_statfs_flags(const char *path);
 
+/* pipe2(2) (glibc: _GNU_SOURCE) and makedev(3). */
+int sk_pipe2(int fds[2], int flags);
+unsigned long sk_makedev(unsigned int major, unsigned int minor);
+
+/* getrandom(2): fills buf; returns bytes written or -1. */
+long sk_getrandom(void *buf, unsigned long len);
+
 /* Number of threads of the calling process (from /proc/self/status), -1 on error. */
 int sk_thread_count(void);
 
 #endif
+
+/* execve(2) with a PATH search like execvpe, using `path` (the container's PATH) instead of the
+   caller's. Returns only on failure, with errno set to the most telling error: ENOENT when no
+   candidate exists, EACCES when one exists but cannot be executed. */
+int sk_exec_path(const char *file, char *const argv[], char *const envp[], const char *path);
+
+/* The minimal PID 1 for `run --init`, in the style of tini: forks, the child execs `file` through
+   sk_exec_path (on failure it writes 'X' and errno as 4 bytes to `errfd` and exits 127/126); PID 1 forwards
+   every catchable signal to the child, reaps every zombie, and returns the child's wait status once
+   the child exits. `errfd` is closed in PID 1 after the fork. Never returns on fork failure: -1. */
+int sk_init_run(const char *file, char *const argv[], char *const envp[], const char *path, int errfd);

@@ -1,0 +1,237 @@
+import CSkiff
+import LinuxSys
+import OCI
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The container's first process, between `fork()` and `execve()`.
+///
+/// Runs in a freshly forked, single-threaded copy of the monitor, already inside the new PID
+/// namespace as PID 1 (the monitor called `unshare(CLONE_NEWPID)` before forking). It never
+/// returns: it execs the workload or reports the failure over `syncFD` and exits.
+///
+/// Failure report on `syncFD`: one byte kind (`S` setup failed, `X` exec failed), errno as 4
+/// native-endian bytes, then a UTF-8 message. A successful `execve` closes `syncFD` (O_CLOEXEC),
+/// which the monitor reads as EOF.
+enum ContainerInit {
+    static func run(_ plan: LaunchPlan, syncFD: Int32, ttySocket: Int32, stdio: [Int32]) -> Never {
+        do {
+            try setup(plan, syncFD: syncFD, ttySocket: ttySocket, stdio: stdio)
+        } catch let e as SysError {
+            report(syncFD, kind: "S", errno: e.errno, e.description)
+            _exit(125)
+        } catch let e as SkiffError {
+            report(syncFD, kind: "S", errno: 0, e.message)
+            _exit(e.exitCode)
+        } catch {
+            report(syncFD, kind: "S", errno: 0, "\(error)")
+            _exit(125)
+        }
+        // setup() only returns by exec failure, already reported.
+        _exit(127)
+    }
+
+    static func report(_ fd: Int32, kind: Character, errno e: Int32, _ message: String) {
+        var msg: [UInt8] = [UInt8(ascii: kind.unicodeScalars.first ?? "S")]
+        withUnsafeBytes(of: e) { msg.append(contentsOf: $0) }
+        msg.append(contentsOf: message.utf8)
+        try? Files.write(fd: fd, msg)
+    }
+
+    private static func setup(_ plan: LaunchPlan, syncFD: Int32, ttySocket: Int32, stdio: [Int32]) throws {
+        umask(0o022)
+        _ = setsid()
+        for fd in plan.cgroupProcs {
+            try Files.write(fd: fd, Array("0".utf8), path: "cgroup.procs")
+            close(fd)
+        }
+        try check(sk_unshare(plan.unshareFlags), "unshare", "namespaces")
+        // Our copy of the host's mounts: receive host mount events, never send ours back.
+        try check(mount(nil, "/", nil, UInt(MS_REC | MS_SLAVE), nil), "mount", "/ (make rslave)")
+        if plan.bringUpLoopback {
+            try check(sk_loopback_up(), "ioctl SIOCSIFFLAGS", "lo")
+        }
+        try check(sethostname(plan.hostname, plan.hostname.utf8.count), "sethostname", plan.hostname)
+
+        try mountRootfs(plan)
+        let root = try InRoot.open(plan.rootfsMountPoint)
+        for m in plan.mounts {
+            try apply(m, in: root)
+        }
+        if plan.mounts.contains(where: { $0.destination == "/dev" && $0.type == "tmpfs" }) {
+            try populateDev(root)
+        }
+        var ttySlave: Int32 = -1
+        if plan.tty {
+            ttySlave = try openConsole(root, plan: plan, socket: ttySocket)
+        }
+        close(root.rootFD)
+
+        try check(chdir(plan.rootfsMountPoint), "chdir", plan.rootfsMountPoint)
+        try check(sk_pivot_root(".", "."), "pivot_root", plan.rootfsMountPoint)
+        try check(umount2(".", Int32(MNT_DETACH)), "umount2", "old root")
+        try check(chdir("/"), "chdir", "/")
+        if plan.readonlyRoot {
+            try check(mount(nil, "/", nil, UInt(MS_BIND | MS_REMOUNT | MS_RDONLY), nil), "mount", "/ (read-only)")
+        }
+
+        let passwd = (try? Files.readString("/etc/passwd")) ?? ""
+        let group = (try? Files.readString("/etc/group")) ?? ""
+        let user = try ResolvedUser.resolve(plan.user, passwd: passwd, group: group)
+        var env = plan.env
+        if !env.contains(where: { $0.hasPrefix("HOME=") }) { env.append("HOME=" + user.home) }
+
+        if plan.cwd != "/" {
+            if mkdirP(plan.cwd) != 0 && errno != EEXIST && errno != EROFS {
+                throw SysError("mkdir", "working directory \(plan.cwd)")
+            }
+        }
+        try check(chdir(plan.cwd), "chdir", "working directory \(plan.cwd)", hint: "check -w/--workdir")
+
+        if plan.tty {
+            for target in Int32(0)...2 { try check(dup2(ttySlave, target), "dup2", "tty") }
+            if ttySlave > 2 { close(ttySlave) }
+            try check(sk_set_ctty(0), "ioctl TIOCSCTTY", "/dev/console")
+        } else {
+            for (target, fd) in stdio.enumerated() where fd != Int32(target) {
+                try check(dup2(fd, Int32(target)), "dup2", "stdio \(target)")
+            }
+        }
+
+        var groups = user.additionalGids.map { gid_t($0) }
+        try check(setgroups(groups.count, &groups), "setgroups", "\(user.additionalGids)")
+        try check(setgid(user.gid), "setgid", "\(user.gid)")
+        try check(setuid(user.uid), "setuid", "\(user.uid)")
+        // Credential changes clear the parent-death signal; set it again for the workload.
+        _ = sk_set_pdeathsig(SIGKILL)
+        _ = sk_close_range_cloexec(3)
+        _ = sk_reset_signals()
+
+        let path = env.last(where: { $0.hasPrefix("PATH=") }).map { String($0.dropFirst(5)) }
+        let file = plan.args[0]
+        withCStrings(plan.args) { argv in
+            withCStrings(env) { envp in
+                if plan.useInit {
+                    _ = sk_set_name("skiff-init")
+                    let status = sk_init_run(file, argv, envp, path, syncFD)
+                    _exit(status < 0 ? 125 : Processes.exitCode(waitStatus: status))
+                }
+                sk_exec_path(file, argv, envp, path)
+                let e = errno
+                report(syncFD, kind: "X", errno: e, file)
+                _exit(e == ENOENT ? 127 : 126)
+            }
+        }
+    }
+
+    /// Mounts the overlay (or the `--rootfs` bind) on the rootfs mount point.
+    private static func mountRootfs(_ plan: LaunchPlan) throws {
+        if let dir = plan.bindRootfs {
+            try check(mount(dir, plan.rootfsMountPoint, nil, UInt(MS_BIND | MS_REC), nil), "mount", "rootfs \(dir)")
+            return
+        }
+        let data = "lowerdir=\(plan.lowerdirs.joined(separator: ":")),upperdir=\(plan.upperdir),workdir=\(plan.workdir)"
+        try check(
+            mount("overlay", plan.rootfsMountPoint, "overlay", 0, data), "mount", "overlay on \(plan.rootfsMountPoint)",
+            hint: "check that the overlay module is loaded and the state root is not itself on overlayfs")
+    }
+
+    /// Mounts one spec mount onto its destination, resolved inside the root.
+    private static func apply(_ m: Spec.Mount, in root: InRoot) throws {
+        let opts = MountOptions(m.options ?? [])
+        let isBind = opts.isBind || m.type == "bind"
+        var sourceIsFile = false
+        if isBind, let src = m.source {
+            var st = stat()
+            guard stat(src, &st) == 0 else { throw SysError("stat", "bind source \(src)", hint: "the host path must exist") }
+            sourceIsFile = (st.st_mode & S_IFMT) != S_IFDIR
+        }
+        let target = try root.mountTarget(m.destination, file: sourceIsFile)
+        defer { close(target) }
+        let where_ = procFD(target)
+        if isBind {
+            let src = m.source ?? ""
+            let flags = UInt(MS_BIND) | (opts.recursive ? UInt(MS_REC) : 0)
+            try check(mount(src, where_, nil, flags, nil), "mount", "bind \(src) on \(m.destination)")
+            if opts.bindRemountFlags != 0 {
+                // A bind mount ignores flags on creation; remount keeping the source's locked flags.
+                let fd = try root.open(m.destination, flags: O_PATH)
+                defer { close(fd) }
+                let keep = UInt(max(0, sk_statfs_flags(procFD(fd)))) & UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC)
+                try check(
+                    mount(nil, procFD(fd), nil, UInt(MS_BIND | MS_REMOUNT) | opts.bindRemountFlags | keep, nil),
+                    "mount", "remount \(m.destination) \(m.options ?? [])")
+            }
+        } else {
+            let type = m.type ?? "none"
+            try check(
+                mount(m.source ?? type, where_, type, opts.flags, opts.dataString.isEmpty ? nil : opts.dataString),
+                "mount", "\(type) on \(m.destination)")
+        }
+        if opts.propagation != 0 {
+            let fd = try root.open(m.destination, flags: O_PATH)
+            defer { close(fd) }
+            try check(mount(nil, procFD(fd), nil, opts.propagation, nil), "mount", "propagation of \(m.destination)")
+        }
+    }
+
+    /// The device nodes and links every container gets in its `/dev` tmpfs (runtime-spec
+    /// config-linux.md#default-devices, plus Docker's `/dev/fd` links).
+    private static func populateDev(_ root: InRoot) throws {
+        let dev = try root.open("/dev", flags: O_PATH | O_DIRECTORY)
+        defer { close(dev) }
+        let nodes: [(String, UInt32, UInt32)] = [
+            ("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0),
+        ]
+        for (name, major, minor) in nodes {
+            if mknodat(dev, name, S_IFCHR | 0o666, makedev(major, minor)) != 0 && errno != EEXIST {
+                throw SysError("mknod", "/dev/\(name)")
+            }
+            _ = fchmodat(dev, name, 0o666, 0)
+        }
+        let links = [
+            ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+            ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx"), ("core", "/proc/kcore"),
+        ]
+        for (name, target) in links {
+            if symlinkat(target, dev, name) != 0 && errno != EEXIST { throw SysError("symlink", "/dev/\(name)") }
+        }
+    }
+
+    /// Opens a pty from the container's own devpts instance, hands the master to the monitor over
+    /// `socket` (SCM_RIGHTS), binds the slave on `/dev/console`, and returns the slave.
+    private static func openConsole(_ root: InRoot, plan: LaunchPlan, socket: Int32) throws -> Int32 {
+        let master = try root.open("/dev/pts/ptmx", flags: O_RDWR | O_NOCTTY)
+        try check(sk_unlockpt(master), "ioctl TIOCSPTLCK", "/dev/pts/ptmx")
+        let slave = sk_ptmx_peer(master)
+        try check(slave, "ioctl TIOCGPTPEER", "/dev/pts/ptmx")
+        if let size = plan.consoleSize { _ = sk_set_winsize(slave, size.rows, size.cols) }
+        let console = try root.mountTarget("/dev/console", file: true)
+        defer { close(console) }
+        try check(mount(procFD(slave), procFD(console), nil, UInt(MS_BIND), nil), "mount", "pty on /dev/console")
+        try check(sk_send_fd(socket, master), "sendmsg", "pty master")
+        close(master)
+        close(socket)
+        return slave
+    }
+
+    /// `mkdir -p` relative to the current root (after pivot_root, so it cannot leave it).
+    private static func mkdirP(_ path: String) -> Int32 {
+        var built = ""
+        for comp in path.split(separator: "/") {
+            built += "/" + comp
+            if mkdir(built, 0o755) != 0 && errno != EEXIST { return -1 }
+        }
+        return 0
+    }
+}
+
+/// Calls `body` with a NULL-terminated C array of the strings (argv/envp shape).
+func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
+    var ptrs: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+    ptrs.append(nil)
+    defer { for p in ptrs { free(p) } }
+    return body(ptrs)
+}

@@ -1,0 +1,71 @@
+import LinuxSys
+import OCI
+import Store
+
+/// Lifecycle status of a container, as `skiff ps` shows it (runtime-spec `runtime.md#state`
+/// statuses plus Docker's `exited`).
+public enum ContainerStatus: String, Codable, Sendable {
+    /// Created, never started (or its start failed before the workload ran).
+    case created
+    /// The workload runs; `pid` and `monitorPID` are set.
+    case running
+    /// The workload's cgroup is frozen.
+    case paused
+    /// The workload exited; `exitCode` is set.
+    case exited
+}
+
+/// How a container was asked to run: what `skiff run` was given beyond the OCI spec.
+public struct RunSettings: Codable, Sendable {
+    public var autoRemove = false
+    public var tty = false
+    public var interactive = false
+    /// `none` (own network namespace with loopback) or `host`.
+    public var network = "none"
+    public var initProcess = false
+    /// Absolute lowerdir paths, bottom-most first; empty with `rootfsPath`.
+    public var layers: [String] = []
+    /// `--rootfs DIR`: bind-mounted instead of an overlay of image layers.
+    public var rootfsPath: String?
+    /// `--cgroup-parent`, relative to each hierarchy's root.
+    public var cgroupParent: String?
+    /// Exposed ports from the image, for display (`8080/tcp`).
+    public var exposedPorts: [String] = []
+    /// Stop signal from the image config (`SIGTERM` by default).
+    public var stopSignal: String?
+    public init() {}
+}
+
+/// One row of the `containers` table: everything Skiff knows about a container.
+public struct ContainerRecord: Codable, Sendable {
+    /// 64 lower-case hex digits.
+    public var id: String
+    public var name: String
+    /// The image reference the user gave (`busybox`, `model-server:latest`) or `--rootfs DIR`.
+    public var image: String
+    /// Image ID (`sha256:…`), empty for `--rootfs`.
+    public var imageID: String
+    /// The OCI runtime spec (`config.json`) the container runs with.
+    public var spec: Spec
+    public var settings: RunSettings
+    public var status: ContainerStatus
+    /// Seconds since the epoch.
+    public var created: Double
+    public var startedAt: Double?
+    public var finishedAt: Double?
+    /// Host PID of the container's first process while running.
+    public var pid: Int32?
+    /// `/proc/PID/stat` start time (clock ticks) of `pid`, so a recycled PID is never mistaken for it.
+    public var pidStartTime: UInt64?
+    public var monitorPID: Int32?
+    public var monitorStartTime: UInt64?
+    public var exitCode: Int32?
+    public var oomKilled = false
+    /// Workload cgroup directories, one per hierarchy, while they exist.
+    public var cgroupPaths: [String] = []
+    /// A message from the last failed start, shown by `inspect`.
+    public var error: String?
+
+    /// First 12 hex digits, as `ps` prints IDs.
+    public var shortID: String { String(id.prefix(12)) }
+}

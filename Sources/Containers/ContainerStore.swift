@@ -1,0 +1,103 @@
+import LinuxSys
+import OCI
+import Store
+
+/// The `containers` table: one JSON document per container, with `id`, `name` and `status`
+/// as columns so lookups and uniqueness are enforced by SQLite.
+public struct ContainerStore {
+    public let db: Database
+
+    /// Creates the table if needed.
+    /// - Throws: `DatabaseError`.
+    public init(db: Database) throws {
+        self.db = db
+        try db.execute(
+            """
+            CREATE TABLE IF NOT EXISTS containers (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                status TEXT NOT NULL,
+                image_id TEXT NOT NULL,
+                created REAL NOT NULL,
+                doc TEXT NOT NULL
+            )
+            """)
+    }
+
+    /// Inserts a new container.
+    /// - Throws: `SkiffError` when the name is taken, naming the container that has it.
+    public func insert(_ r: ContainerRecord) throws {
+        do {
+            try db.query(
+                "INSERT INTO containers (id, name, status, image_id, created, doc) VALUES (?, ?, ?, ?, ?, ?)",
+                [.text(r.id), .text(r.name), .text(r.status.rawValue), .text(r.imageID), .real(r.created),
+                 .text(try OCIJSON.string(r))])
+        } catch let e as DatabaseError where e.isConstraint {
+            let other = (try? get(name: r.name))?.shortID ?? "another container"
+            throw SkiffError(
+                "the container name \"\(r.name)\" is already in use by container \(other); remove it (skiff rm \(r.name)) or choose another --name")
+        }
+    }
+
+    /// Writes back a changed record.
+    public func update(_ r: ContainerRecord) throws {
+        try db.query(
+            "UPDATE containers SET status = ?, doc = ? WHERE id = ?",
+            [.text(r.status.rawValue), .text(try OCIJSON.string(r)), .text(r.id)])
+    }
+
+    /// Reads, changes and writes one record in a single transaction. Returns the new record,
+    /// or nil when it no longer exists.
+    @discardableResult
+    public func modify(_ id: String, _ change: (inout ContainerRecord) throws -> Void) throws -> ContainerRecord? {
+        try db.transaction {
+            guard var r = try get(id: id) else { return nil }
+            try change(&r)
+            try update(r)
+            return r
+        }
+    }
+
+    public func delete(_ id: String) throws {
+        try db.query("DELETE FROM containers WHERE id = ?", [.text(id)])
+    }
+
+    public func get(id: String) throws -> ContainerRecord? {
+        try db.query("SELECT doc FROM containers WHERE id = ?", [.text(id)]).first.map(decode)
+    }
+
+    public func get(name: String) throws -> ContainerRecord? {
+        try db.query("SELECT doc FROM containers WHERE name = ?", [.text(name)]).first.map(decode)
+    }
+
+    /// Every container, oldest first.
+    public func all() throws -> [ContainerRecord] {
+        try db.query("SELECT doc FROM containers ORDER BY created").map(decode)
+    }
+
+    /// Names of containers using an image ID.
+    public func names(usingImage imageID: String) throws -> [String] {
+        try db.query("SELECT name FROM containers WHERE image_id = ?", [.text(imageID)]).compactMap { $0["name"]?.string }
+    }
+
+    /// Finds a container by full ID, unique ID prefix, or name (Docker's rules: exact name or
+    /// full ID first, then a prefix).
+    /// - Throws: `SkiffError` "no such container" or "ambiguous", naming the reference.
+    public func find(_ ref: String) throws -> ContainerRecord {
+        if let r = try get(name: ref) { return r }
+        let hex = ref.allSatisfy { ("0"..."9").contains($0) || ("a"..."f").contains($0) }
+        if hex && !ref.isEmpty {
+            let rows = try db.query(
+                "SELECT doc FROM containers WHERE substr(id, 1, ?) = ?", [.integer(Int64(ref.count)), .text(ref)])
+            if rows.count == 1 { return try decode(rows[0]) }
+            if rows.count > 1 {
+                throw SkiffError("container ID prefix \"\(ref)\" is ambiguous (\(rows.count) containers); give more digits or the name")
+            }
+        }
+        throw SkiffError("no such container: \(ref); see `skiff ps -a`")
+    }
+
+    private func decode(_ row: Row) throws -> ContainerRecord {
+        try OCIJSON.decode(ContainerRecord.self, from: Array((row["doc"]?.string ?? "").utf8), what: "container record")
+    }
+}

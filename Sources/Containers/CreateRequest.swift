@@ -1,0 +1,34 @@
+/// What `skiff run` / `skiff create` asks for: Docker's flags, before they meet the image config.
+public struct CreateRequest: Sendable {
+    /// Image reference (`busybox`, `name:tag`, ID prefix); nil with `rootfs`.
+    public var image: String?
+    /// `--rootfs DIR`: an unpacked root filesystem instead of an image.
+    public var rootfs: String?
+    public var name: String?
+    /// COMMAND [ARG...] after the image; empty means the image's Cmd.
+    public var command: [String] = []
+    /// `--entrypoint`; "" clears the image's entrypoint.
+    public var entrypoint: String?
+    /// `-e KEY=VALUE` or `-e KEY` (taken from the caller's environment when set there).
+    public var env: [String] = []
+    /// `--env-file` paths, read in order before `-e`.
+    public var envFiles: [String] = []
+    public var workdir: String?
+    /// `-u name|uid[:gid]`.
+    public var user: String?
+    public var hostname: String?
+    /// `-v HOST:CTR[:ro|rw]`.
+    public var volumes: [String] = []
+    /// `--tmpfs PATH[:options]`.
+    public var tmpfs: [String] = []
+    public var readOnly = false
+    /// `none` or `host`.
+    public var network = "none"
+    public var initProcess = false
+    public var autoRemove = false
+    public var tty = false
+    public var interactive = false
+    public var cgroupParent: String?
+
+    public init() {}
+}

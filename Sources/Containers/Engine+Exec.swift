@@ -1,0 +1,138 @@
+import CSkiff
+import Cgroups
+import LinuxSys
+import OCI
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What `skiff exec` runs.
+public struct ExecRequest: Sendable {
+    public var command: [String]
+    public var env: [String] = []
+    public var workdir: String?
+    public var user: String?
+    public var tty = false
+    public var interactive = false
+    public init(command: [String]) { self.command = command }
+}
+
+extension Engine {
+    /// Runs a process in a running container: joins every namespace of its PID 1 (`setns` on a
+    /// pidfd) and its cgroup, and waits for it. Returns its exit code (Docker's rules).
+    /// - Throws: `SkiffError` when the container is not running; `StartError` (126/127) when the
+    ///   command cannot be run.
+    public func exec(_ ref: String, _ req: ExecRequest) throws -> Int32 {
+        let r = try find(ref)
+        guard r.status == .running, let pid = r.pid,
+            let pidfd = Processes.pidfd(pid, startTime: r.pidStartTime)
+        else {
+            let why = r.status == .paused ? "it is paused (skiff unpause \(r.name))" : "it is not running (status \(r.status.rawValue))"
+            throw SkiffError("cannot exec in container \(r.name): \(why)", exitCode: r.status == .paused ? 125 : 125)
+        }
+        guard let first = req.command.first, !first.isEmpty else { throw SkiffError("no command given to exec") }
+        let process = r.spec.process
+        var env = process?.env ?? []
+        for e in req.env { if let entry = try SpecBuilder.expandEnv(e) { SpecBuilder.set(&env, entry) } }
+        if req.tty { SpecBuilder.set(&env, "TERM=xterm") }
+        let cwd = req.workdir ?? process?.cwd ?? "/"
+        guard cwd.hasPrefix("/") else { throw SkiffError("the working directory \"\(cwd)\" must be an absolute path") }
+        let user = req.user ?? r.spec.annotations?["io.skiff.user"]
+
+        // Everything host-side is opened before entering the container.
+        let cg = try? Cgroup(paths: r.cgroupPaths)
+        var procs: [Int32] = []
+        if let cg, let files = try? cg.procsFiles() {
+            procs = files.fds.map { fcntl($0, F_DUPFD_CLOEXEC, 3) }
+            files.close()
+        }
+        let stdinFD: Int32 = req.interactive ? 0 : open("/dev/null", O_RDONLY | O_CLOEXEC)
+        let sigfd = try Monitor.signalFD()
+        closeDatabase()
+        try Processes.requireSingleThreaded("exec")
+        // Not dumpable: a process inside cannot open /proc/<this>/exe (CVE-2019-5736).
+        _ = sk_set_dumpable(0)
+        var nsFlags = SK_CLONE_NEWNS | SK_CLONE_NEWUTS | SK_CLONE_NEWIPC | SK_CLONE_NEWPID | SK_CLONE_NEWCGROUP
+        if r.settings.network != "host" { nsFlags |= SK_CLONE_NEWNET }
+        try check(sk_setns(pidfd, nsFlags), "setns", "container \(r.name) (pid \(pid))")
+        close(pidfd)
+
+        var master: Int32 = -1
+        var slave: Int32 = -1
+        if req.tty {
+            master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC)
+            try check(master, "open", "/dev/pts/ptmx in container \(r.name)")
+            try check(sk_unlockpt(master), "ioctl TIOCSPTLCK", "/dev/pts/ptmx")
+            slave = sk_ptmx_peer(master)
+            try check(slave, "ioctl TIOCGPTPEER", "/dev/pts/ptmx")
+            Monitor.copyWindowSize(to: master)
+        }
+        var sync: [Int32] = [-1, -1]
+        try check(pipe2(&sync, O_CLOEXEC), "pipe2", "exec sync pipe")
+        let child = fork()
+        if child < 0 { throw SysError("fork", "exec") }
+        if child == 0 {
+            close(sync[0])
+            execChild(req.command, env: env, cwd: cwd, user: user, procs: procs, tty: slave, stdin: stdinFD, sync: sync[1])
+        }
+        close(sync[1])
+        for fd in procs { close(fd) }
+        if slave >= 0 { close(slave) }
+        let report = (try? Files.read(fd: sync[0], path: "exec sync pipe")) ?? []
+        close(sync[0])
+        if !report.isEmpty {
+            var st: Int32 = 0
+            _ = retryEINTR { waitpid(child, &st, 0) }
+            throw Launcher.failure(report, command: first, waitStatus: st)
+        }
+        let output: OutputMode = master >= 0 ? .terminal(master: master, stdin: req.interactive) : .inherit
+        let status = Monitor.wait(pid: child, signalFD: sigfd, output: output)
+        return Processes.exitCode(waitStatus: status)
+    }
+
+    /// The exec'd process, already in the container's namespaces. Never returns.
+    private func execChild(
+        _ args: [String], env: [String], cwd: String, user: String?, procs: [Int32], tty: Int32, stdin: Int32, sync: Int32
+    ) -> Never {
+        func fail(_ e: Error) -> Never {
+            let errno_ = (e as? SysError)?.errno ?? 0
+            ContainerInit.report(sync, kind: "S", errno: errno_, "\(e)")
+            _exit((e as? SkiffError)?.exitCode ?? 126)
+        }
+        do {
+            for fd in procs { try Files.write(fd: fd, Array("0".utf8), path: "cgroup.procs") }
+            _ = setsid()
+            if tty >= 0 {
+                for t in Int32(0)...2 { try check(dup2(tty, t), "dup2", "tty") }
+                try check(sk_set_ctty(0), "ioctl TIOCSCTTY", "pty")
+            } else if stdin != 0 {
+                try check(dup2(stdin, 0), "dup2", "stdin")
+            }
+            let passwd = (try? Files.readString("/etc/passwd")) ?? ""
+            let group = (try? Files.readString("/etc/group")) ?? ""
+            let u = try ResolvedUser.resolve(user, passwd: passwd, group: group)
+            var env = env
+            if !env.contains(where: { $0.hasPrefix("HOME=") }) { env.append("HOME=" + u.home) }
+            try check(chdir(cwd), "chdir", "working directory \(cwd)", hint: "the directory must exist in the container")
+            var groups = u.additionalGids.map { gid_t($0) }
+            try check(setgroups(groups.count, &groups), "setgroups", "\(u.additionalGids)")
+            try check(setgid(u.gid), "setgid", "\(u.gid)")
+            try check(setuid(u.uid), "setuid", "\(u.uid)")
+            _ = sk_close_range_cloexec(3)
+            _ = sk_reset_signals()
+            let path = env.last(where: { $0.hasPrefix("PATH=") }).map { String($0.dropFirst(5)) }
+            withCStrings(args) { argv in
+                withCStrings(env) { envp in
+                    sk_exec_path(args[0], argv, envp, path)
+                    let e = errno
+                    ContainerInit.report(sync, kind: "X", errno: e, args[0])
+                    _exit(e == ENOENT ? 127 : 126)
+                }
+            }
+        } catch {
+            fail(error)
+        }
+        _exit(127)
+    }
+}

@@ -1,0 +1,145 @@
+import LinuxSys
+import OCI
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `skiff inspect` output: Docker's top-level shape, with the OCI spec under `Spec`.
+public struct InspectDocument: Codable, Sendable {
+    public struct StateInfo: Codable, Sendable {
+        public var Status: String
+        public var Running: Bool
+        public var Paused: Bool
+        public var Pid: Int32
+        public var ExitCode: Int32
+        public var OOMKilled: Bool
+        public var Error: String
+        public var StartedAt: String
+        public var FinishedAt: String
+    }
+    public struct MountInfo: Codable, Sendable {
+        public var MountType: String
+        public var Source: String
+        public var Destination: String
+        public var RW: Bool
+        enum CodingKeys: String, CodingKey {
+            case MountType = "Type"
+            case Source, Destination, RW
+        }
+    }
+    public var Id: String
+    public var Name: String
+    public var Created: String
+    public var Image: String
+    public var ImageID: String
+    public var Path: String
+    public var Args: [String]
+    public var State: StateInfo
+    public var Mounts: [MountInfo]
+    public var ExposedPorts: [String]
+    public var Network: String
+    public var LogPath: String
+    public var Bundle: String
+    public var CgroupPaths: [String]
+    /// The OCI runtime spec (`config.json`).
+    public var Spec: OCI.Spec
+    /// The runtime-spec state (`runtime.md#state`).
+    public var OCIState: OCI.State
+}
+
+extension Engine {
+    /// The inspect document of a container.
+    public func inspect(_ ref: String) throws -> InspectDocument {
+        let r = try find(ref)
+        let args = r.spec.process?.args ?? []
+        let zeroTime = "0001-01-01T00:00:00Z"
+        let state = InspectDocument.StateInfo(
+            Status: r.status.rawValue, Running: r.status == .running || r.status == .paused, Paused: r.status == .paused,
+            Pid: r.pid ?? 0, ExitCode: r.exitCode ?? 0, OOMKilled: r.oomKilled, Error: r.error ?? "",
+            StartedAt: r.startedAt.map(Clock.rfc3339) ?? zeroTime, FinishedAt: r.finishedAt.map(Clock.rfc3339) ?? zeroTime)
+        let mounts = (r.spec.mounts ?? []).filter { m in
+            m.type == "bind" && !(m.source ?? "").hasPrefix(runDir(r.id)) || m.type == "tmpfs" && !m.destination.hasPrefix("/dev")
+        }.map { m in
+            InspectDocument.MountInfo(
+                MountType: m.type ?? "bind", Source: m.source ?? "", Destination: m.destination,
+                RW: !(m.options ?? []).contains("ro"))
+        }
+        let ociStatus: String
+        switch r.status {
+        case .created: ociStatus = "created"
+        case .running, .paused: ociStatus = "running"
+        case .exited: ociStatus = "stopped"
+        }
+        return InspectDocument(
+            Id: r.id, Name: r.name, Created: Clock.rfc3339(r.created), Image: r.image, ImageID: r.imageID,
+            Path: args.first ?? "", Args: Array(args.dropFirst()), State: state, Mounts: mounts,
+            ExposedPorts: r.settings.exposedPorts, Network: r.settings.network, LogPath: logPath(r.id),
+            Bundle: containerDir(r.id), CgroupPaths: r.cgroupPaths, Spec: r.spec,
+            OCIState: OCI.State(id: r.id, status: ociStatus, pid: r.pid, bundle: containerDir(r.id)))
+    }
+}
+
+/// One line of `container.log`.
+public struct LogEntry: Codable, Sendable {
+    public var log: String
+    /// `stdout` or `stderr`.
+    public var stream: String
+    public var time: String
+}
+
+extension Engine {
+    /// Writes a container's log to stdout/stderr (each line to the stream it came from).
+    /// - Parameters:
+    ///   - tail: only the last N lines; nil for all.
+    ///   - follow: keep printing new lines until the container stops.
+    ///   - timestamps: prefix each line with its RFC 3339 time.
+    public func logs(_ ref: String, tail: Int?, follow: Bool, timestamps: Bool) throws {
+        let r = try find(ref)
+        let path = logPath(r.id)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            if errno == ENOENT {
+                if r.settings.tty == false && r.startedAt != nil && !r.settings.autoRemove {
+                    // Foreground containers write to the terminal, not a log.
+                }
+                return
+            }
+            throw SysError("open", path)
+        }
+        defer { close(fd) }
+        var pending = [UInt8]()
+        var first = true
+        func emit(_ line: ArraySlice<UInt8>) {
+            guard let e = try? OCIJSON.decode(LogEntry.self, from: Array(line), what: "log line") else { return }
+            let text = (timestamps ? e.time + " " : "") + e.log
+            try? Files.write(fd: e.stream == "stderr" ? 2 : 1, Array(text.utf8))
+        }
+        while true {
+            let chunk = try Files.readAvailable(fd: fd, path: path)
+            pending += chunk
+            var lines: [ArraySlice<UInt8>] = []
+            var start = 0
+            for (i, b) in pending.enumerated() where b == 10 {
+                lines.append(pending[start..<i])
+                start = i + 1
+            }
+            pending = Array(pending[start...])
+            if first, let tail { lines = Array(lines.suffix(tail)) }
+            first = false
+            for l in lines { emit(l) }
+            guard follow else { return }
+            if chunk.isEmpty {
+                let now = try store().get(id: r.id).map { try reconcile($0) }
+                if now == nil || !(now?.status == .running || now?.status == .paused) {
+                    // One last read for what was written just before the exit.
+                    let rest = try Files.readAvailable(fd: fd, path: path)
+                    pending += rest
+                    for l in pending.split(separator: 10) { emit(l) }
+                    return
+                }
+                usleep(100_000)
+            }
+        }
+    }
+}

@@ -1,0 +1,229 @@
+import CSkiff
+import Cgroups
+import LinuxSys
+import OCI
+import Store
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+extension Engine {
+    /// Runs a created (or exited) container in the foreground: this process is its monitor.
+    /// Returns the workload's exit code (Docker's: status, 128+N for signal N).
+    /// - Throws: `StartError` (with 125/126/127) when it could not start; the container is left
+    ///   `created` with the error recorded (or removed with `--rm`).
+    public func runForeground(_ record: ContainerRecord) throws -> Int32 {
+        var r = record
+        let stdinFD: Int32 = r.settings.interactive ? 0 : open("/dev/null", O_RDONLY | O_CLOEXEC)
+        let sigfd = try Monitor.signalFD()
+        let launched: Launched
+        do {
+            let plan = try prepare(&r)
+            launched = try Launcher.launch(plan, stdio: [stdinFD, 1, 2])
+        } catch {
+            failStart(r, error)
+            throw error
+        }
+        try markRunning(&r, launched)
+        let output: OutputMode =
+            launched.ttyMaster.map { .terminal(master: $0, stdin: r.settings.interactive) } ?? .inherit
+        let status = Monitor.wait(pid: launched.pid, signalFD: sigfd, output: output)
+        return finish(r, waitStatus: status)
+    }
+
+    /// Starts a container detached: forks a monitor (in its own session) that owns the workload,
+    /// logs its output to `container.log` and records its exit. Returns once the workload has
+    /// exec'd, or throws the reason it could not start.
+    public func startDetached(_ record: ContainerRecord) throws {
+        var ready: [Int32] = [-1, -1]
+        try check(pipe2(&ready, O_CLOEXEC), "pipe2", "monitor ready pipe")
+        closeDatabase()
+        try Processes.requireSingleThreaded("monitor fork")
+        let first = fork()
+        if first < 0 { throw SysError("fork", "monitor") }
+        if first == 0 {
+            close(ready[0])
+            _ = setsid()
+            let second = fork()
+            if second != 0 { _exit(second < 0 ? 1 : 0) }
+            monitorMain(record, ready: ready[1])
+        }
+        close(ready[1])
+        var st: Int32 = 0
+        _ = retryEINTR { waitpid(first, &st, 0) }
+        let reply = (try? Files.read(fd: ready[0], path: "monitor ready pipe")) ?? []
+        close(ready[0])
+        if reply.first == UInt8(ascii: "O") { return }
+        if reply.count >= 5 {
+            var code: Int32 = 125
+            withUnsafeMutableBytes(of: &code) { $0.copyBytes(from: reply[1..<5]) }
+            throw StartError(message: String(decoding: reply[5...], as: UTF8.self), exitCode: code)
+        }
+        throw StartError(message: "the container monitor exited before the container started", exitCode: 125)
+    }
+
+    /// The detached monitor process. Never returns.
+    private func monitorMain(_ record: ContainerRecord, ready: Int32) -> Never {
+        _ = sk_set_name("skiff-monitor")
+        let null = open("/dev/null", O_RDWR)
+        if null >= 0 {
+            for fd in Int32(0)...2 { dup2(null, fd) }
+            if null > 2 { close(null) }
+        }
+        var r = record
+        func fail(_ error: Error) -> Never {
+            failStart(r, error)
+            let code = (error as? StartError)?.exitCode ?? (error as? SkiffError)?.exitCode ?? 125
+            var msg: [UInt8] = [UInt8(ascii: "E")]
+            withUnsafeBytes(of: code) { msg.append(contentsOf: $0) }
+            msg.append(contentsOf: "\(error)".utf8)
+            try? Files.write(fd: ready, msg)
+            _exit(1)
+        }
+        do {
+            let writer = try LogWriter(path: logPath(r.id))
+            let sigfd = try Monitor.signalFD()
+            let plan = try prepare(&r)
+            var out: [Int32] = [-1, -1]
+            var err: [Int32] = [-1, -1]
+            if !plan.tty {
+                try check(pipe2(&out, O_CLOEXEC), "pipe2", "stdout")
+                try check(pipe2(&err, O_CLOEXEC), "pipe2", "stderr")
+            }
+            let launched = try Launcher.launch(plan, stdio: [0, out[1], err[1]])
+            if !plan.tty {
+                close(out[1])
+                close(err[1])
+            }
+            try markRunning(&r, launched)
+            try? Files.write(fd: ready, [UInt8(ascii: "O")])
+            close(ready)
+            let output: OutputMode =
+                launched.ttyMaster.map { .log(writer, stdout: $0, stderr: nil) } ?? .log(writer, stdout: out[0], stderr: err[0])
+            let status = Monitor.wait(pid: launched.pid, signalFD: sigfd, output: output)
+            _ = finish(r, waitStatus: status)
+            _exit(0)
+        } catch {
+            fail(error)
+        }
+    }
+
+    /// Everything before `fork()`: runtime directory, generated /etc files, cgroup, and the plan.
+    func prepare(_ r: inout ContainerRecord) throws -> LaunchPlan {
+        let run = runDir(r.id)
+        try StateRoot.mkdirAll(run + "/rootfs", mode: 0o755)
+        let spec = r.spec
+        let hostname = spec.hostname ?? r.shortID
+        try Files.write(run + "/hostname", Array((hostname + "\n").utf8))
+        var hosts = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        if r.settings.network == "host" {
+            hosts = (try? Files.readString("/etc/hosts")) ?? hosts
+        } else {
+            hosts += "127.0.1.1\t\(hostname)\n"
+        }
+        try Files.write(run + "/hosts", Array(hosts.utf8))
+        let resolv = (try? Files.read("/etc/resolv.conf")) ?? Array("nameserver 127.0.0.53\n".utf8)
+        try Files.write(run + "/resolv.conf", resolv)
+
+        let cg: Cgroup
+        do {
+            cg = try Cgroup.create(name: "skiff-" + r.id, parent: r.settings.cgroupParent)
+        } catch {
+            throw SkiffError("cannot create the container's cgroup: \(error)")
+        }
+        r.cgroupPaths = cg.directories.map(\.path)
+        try store().update(r)
+        let procs: [Int32]
+        do {
+            let files = try cg.procsFiles()
+            procs = files.fds.map { fcntl($0, F_DUPFD_CLOEXEC, 3) }
+            files.close()
+        } catch {
+            throw SkiffError("cannot open the container's cgroup.procs: \(error)")
+        }
+
+        var flags = SK_CLONE_NEWNS | SK_CLONE_NEWUTS | SK_CLONE_NEWIPC | SK_CLONE_NEWCGROUP
+        let ownNet = r.settings.network != "host"
+        if ownNet { flags |= SK_CLONE_NEWNET }
+        guard let process = spec.process else { throw SkiffError("container \(r.name) has no process in its spec") }
+        let dir = containerDir(r.id)
+        var consoleSize: (UInt16, UInt16)? = nil
+        if r.settings.tty {
+            var rows: UInt16 = 0
+            var cols: UInt16 = 0
+            if sk_get_winsize(0, &rows, &cols) == 0 { consoleSize = (rows, cols) }
+        }
+        return LaunchPlan(
+            id: r.id, rootfsMountPoint: run + "/rootfs", lowerdirs: r.settings.layers.reversed(),
+            upperdir: dir + "/upper", workdir: dir + "/work", bindRootfs: r.settings.rootfsPath,
+            readonlyRoot: spec.root?.readonly ?? false, unshareFlags: flags, bringUpLoopback: ownNet,
+            hostname: hostname, mounts: spec.mounts ?? [], args: process.args, env: process.env ?? [],
+            cwd: process.cwd, user: spec.annotations?["io.skiff.user"], tty: r.settings.tty,
+            consoleSize: consoleSize, useInit: r.settings.initProcess, cgroupProcs: procs)
+    }
+
+    /// Records that the workload runs.
+    func markRunning(_ r: inout ContainerRecord, _ l: Launched) throws {
+        let me = getpid()
+        let meStart = Processes.startTime(me)
+        r = try store().modify(r.id) { rec in
+            rec.status = .running
+            rec.pid = l.pid
+            rec.pidStartTime = l.startTime
+            rec.monitorPID = me
+            rec.monitorStartTime = meStart
+            rec.startedAt = Clock.now()
+            rec.finishedAt = nil
+            rec.exitCode = nil
+            rec.error = nil
+        } ?? r
+    }
+
+    /// Records a start that failed before the workload ran, and releases what `prepare` took.
+    func failStart(_ r: ContainerRecord, _ error: Error) {
+        killAndRemoveCgroup(r)
+        try? Files.removeTree(runDir(r.id))
+        let code = (error as? StartError)?.exitCode ?? (error as? SkiffError)?.exitCode ?? 125
+        if r.settings.autoRemove {
+            removeFiles(r)
+            try? store().delete(r.id)
+            return
+        }
+        _ = try? store().modify(r.id) { rec in
+            rec.status = .created
+            rec.exitCode = code
+            rec.error = "\(error)"
+            rec.cgroupPaths = []
+            rec.pid = nil
+        }
+    }
+
+    /// Records the exit, removes the cgroup (and the whole container with `--rm`).
+    /// Returns Docker's exit code for `waitStatus`.
+    func finish(_ r: ContainerRecord, waitStatus: Int32) -> Int32 {
+        let code = Processes.exitCode(waitStatus: waitStatus)
+        killAndRemoveCgroup(r)
+        // The rootfs was mounted only in the container's mount namespace, gone with its last process.
+        try? Files.removeTree(runDir(r.id))
+        if r.settings.autoRemove {
+            removeFiles(r)
+            try? store().delete(r.id)
+            return code
+        }
+        _ = try? store().modify(r.id) { rec in
+            rec.status = .exited
+            rec.exitCode = code
+            rec.finishedAt = Clock.now()
+            rec.pid = nil
+            rec.cgroupPaths = []
+        }
+        return code
+    }
+
+    /// Removes the container's directories (upperdir, workdir, log, runtime files).
+    func removeFiles(_ r: ContainerRecord) {
+        try? Files.removeTree(runDir(r.id))
+        try? Files.removeTree(containerDir(r.id))
+    }
+}

@@ -1,0 +1,80 @@
+import CSkiff
+import Cgroups
+import LinuxSys
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+extension Engine {
+    /// Sends `signal` to the container's PID 1 (through a pidfd, so a recycled PID is never hit).
+    /// - Throws: `SkiffError` when the container is not running.
+    public func kill(_ ref: String, signal: Int32) throws {
+        let r = try find(ref)
+        guard r.status == .running || r.status == .paused, let pid = r.pid,
+            let pidfd = Processes.pidfd(pid, startTime: r.pidStartTime)
+        else {
+            throw SkiffError("cannot kill container \(r.name): it is not running (status \(r.status.rawValue))")
+        }
+        defer { close(pidfd) }
+        try check(sk_pidfd_send_signal(pidfd, signal), "pidfd_send_signal", "container \(r.name) pid \(pid)")
+    }
+
+    /// Stops a running container: its stop signal (SIGTERM unless the image says otherwise), then
+    /// after `timeout` seconds SIGKILL to every process of its cgroup. Returns when its monitor has
+    /// recorded the exit. Stopping a container that is not running does nothing.
+    public func stop(_ ref: String, timeout: Int) throws {
+        let r = try find(ref)
+        guard r.status == .running || r.status == .paused, let pid = r.pid else { return }
+        let sig = try r.settings.stopSignal.map { try Processes.signal(named: $0) } ?? SIGTERM
+        if r.status == .paused, let cg = try? Cgroup(paths: r.cgroupPaths) { try? cg.thaw() }
+        if let pidfd = Processes.pidfd(pid, startTime: r.pidStartTime) {
+            defer { close(pidfd) }
+            _ = sk_pidfd_send_signal(pidfd, sig)
+            if !Processes.waitExit(pidfd: pidfd, timeout: Double(max(0, timeout))) {
+                if let cg = try? Cgroup(paths: r.cgroupPaths) { try? cg.kill(signal: SIGKILL) }
+                _ = sk_pidfd_send_signal(pidfd, SIGKILL)
+                _ = Processes.waitExit(pidfd: pidfd, timeout: 10)
+            }
+        }
+        try waitForMonitor(r)
+    }
+
+    /// Removes a container: its state row, upperdir, log, runtime files and cgroup. A running one
+    /// is refused unless `force`, which kills every process of it and waits until all are gone.
+    public func remove(_ ref: String, force: Bool) throws {
+        let r = try find(ref)
+        if r.status == .running || r.status == .paused {
+            guard force else {
+                throw SkiffError(
+                    "cannot remove container \(r.name): it is \(r.status.rawValue); stop it first (skiff stop \(r.name)) or use skiff rm -f")
+            }
+            if let cg = try? Cgroup(paths: r.cgroupPaths) {
+                try? cg.thaw()
+                try? cg.kill(signal: SIGKILL)
+            }
+            if let pid = r.pid, let pidfd = Processes.pidfd(pid, startTime: r.pidStartTime) {
+                _ = sk_pidfd_send_signal(pidfd, SIGKILL)
+                _ = Processes.waitExit(pidfd: pidfd, timeout: 10)
+                close(pidfd)
+            }
+            try waitForMonitor(r)
+        }
+        let latest = try store().get(id: r.id) ?? r
+        killAndRemoveCgroup(latest)
+        if let cg = try? Cgroup(paths: latest.cgroupPaths), !((try? cg.pids()) ?? []).isEmpty {
+            throw SkiffError("container \(r.name) still has processes in its cgroup; try skiff rm -f \(r.name) again")
+        }
+        removeFiles(latest)
+        try store().delete(r.id)
+    }
+
+    /// Waits (up to 15 s) until the monitor has exited and recorded the exit; reconciles if it died.
+    func waitForMonitor(_ r: ContainerRecord) throws {
+        if let m = r.monitorPID, m != getpid(), let fd = Processes.pidfd(m, startTime: r.monitorStartTime) {
+            _ = Processes.waitExit(pidfd: fd, timeout: 15)
+            close(fd)
+        }
+        if let latest = try store().get(id: r.id) { try reconcile(latest) }
+    }
+}

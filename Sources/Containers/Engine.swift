@@ -1,0 +1,197 @@
+import Cgroups
+import Images
+import LinuxSys
+import Logging
+import OCI
+import Store
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The container engine: creates, starts, supervises, execs into and removes containers.
+/// One `Engine` per `skiff` process; it opens the state database lazily and closes it before
+/// forking a monitor (an SQLite connection must never cross `fork()`).
+public final class Engine {
+    public let root: StateRoot
+    let logger: Logger
+    private var database: Database?
+    private var imageStore: ImageStore?
+
+    /// - Parameter root: state root and runtime directory.
+    public init(root: StateRoot, logger: Logger) {
+        self.root = root
+        self.logger = logger
+    }
+
+    /// The state database, opened on first use (creating the state root).
+    public func db() throws -> Database {
+        if let database { return database }
+        let d = try root.openDatabase()
+        database = d
+        return d
+    }
+
+    /// The container table.
+    public func store() throws -> ContainerStore { try ContainerStore(db: db()) }
+
+    /// The image store over the same database.
+    public func images() throws -> ImageStore {
+        if let imageStore { return imageStore }
+        let s = try ImageStore(root: root, database: db(), logger: logger)
+        imageStore = s
+        return s
+    }
+
+    /// Drops the database connection (before `fork()`); the next use reopens it.
+    func closeDatabase() {
+        imageStore = nil
+        database = nil
+    }
+
+    /// Per-container persistent directory: upperdir, workdir, log.
+    public func containerDir(_ id: String) -> String { root.containersDir + "/" + id }
+    /// Per-container runtime directory: rootfs mount point, generated /etc files.
+    public func runDir(_ id: String) -> String { root.runDir + "/" + id }
+    public func logPath(_ id: String) -> String { containerDir(id) + "/container.log" }
+
+    // MARK: create
+
+    /// Creates a container: resolves the image, builds the OCI spec, makes its directories and
+    /// records it with status `created`. Nothing runs yet.
+    /// - Throws: `SkiffError` for bad flags, unknown images or a taken name; on any error nothing
+    ///   is left behind.
+    public func create(_ req: CreateRequest) throws -> ContainerRecord {
+        let id = Random.hex(bytes: 32)
+        var settings = RunSettings()
+        settings.autoRemove = req.autoRemove
+        settings.tty = req.tty
+        settings.interactive = req.interactive
+        guard req.network == "none" || req.network == "host" else {
+            throw SkiffError("unsupported --network \"\(req.network)\": use none (own network namespace with loopback) or host")
+        }
+        settings.network = req.network
+        settings.initProcess = req.initProcess
+        settings.cgroupParent = req.cgroupParent
+        var imageConfig: ImageRuntimeConfig?
+        var imageRef: String
+        var imageID = ""
+        if let dir = req.rootfs {
+            guard Files.isDirectory(dir) else {
+                throw SkiffError("--rootfs \(dir): not a directory; give the path of an unpacked root filesystem")
+            }
+            let abs = absolute(dir)
+            settings.rootfsPath = abs
+            imageRef = "--rootfs " + abs
+        } else {
+            guard let ref = req.image else { throw SkiffError("no image given: skiff run [OPTIONS] IMAGE [COMMAND...]") }
+            let image = try images().resolve(ref)
+            imageConfig = image.configuration.config
+            settings.layers = image.layerDirectories
+            imageRef = ref
+            imageID = image.id.description
+            settings.exposedPorts = (imageConfig?.ExposedPorts ?? [:]).keys.sorted()
+            settings.stopSignal = imageConfig?.StopSignal
+        }
+        let spec = try SpecBuilder.build(req, image: imageConfig, id: id, runDir: runDir(id))
+        let name = try req.name ?? uniqueName()
+        try validateName(name)
+        let record = ContainerRecord(
+            id: id, name: name, image: imageRef, imageID: imageID, spec: spec, settings: settings,
+            status: .created, created: Clock.now())
+        let dir = containerDir(id)
+        do {
+            try StateRoot.mkdirAll(dir + "/upper", mode: 0o755)
+            try StateRoot.mkdirAll(dir + "/work", mode: 0o700)
+            try Files.write(dir + "/config.json", OCIJSON.encode(spec, pretty: true))
+            try store().insert(record)
+        } catch {
+            try? Files.removeTree(dir)
+            throw error
+        }
+        return record
+    }
+
+    /// Docker's name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
+    func validateName(_ name: String) throws {
+        let ok = name.unicodeScalars.enumerated().allSatisfy { i, c in
+            let alnum = ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c)
+            return alnum || (i > 0 && (c == "_" || c == "." || c == "-"))
+        }
+        guard ok, name.count >= 2, name.count <= 128 else {
+            throw SkiffError("invalid container name \"\(name)\": use 2-128 characters [a-zA-Z0-9][a-zA-Z0-9_.-]")
+        }
+    }
+
+    func uniqueName() throws -> String {
+        let s = try store()
+        for _ in 0..<20 {
+            let n = Names.random()
+            if try s.get(name: n) == nil { return n }
+        }
+        return "skiff_" + Random.hex(bytes: 4)
+    }
+
+    private func absolute(_ p: String) -> String {
+        if p.hasPrefix("/") { return p }
+        var buf = [CChar](repeating: 0, count: 4096)
+        guard getcwd(&buf, buf.count) != nil else { return p }
+        return String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self) + "/" + p
+    }
+
+    // MARK: lookup and reconcile
+
+    /// Finds a container by name, full ID or unique ID prefix, after reconciling its state.
+    public func find(_ ref: String) throws -> ContainerRecord {
+        let r = try store().find(ref)
+        return try reconcile(r)
+    }
+
+    /// All containers, reconciled, oldest first.
+    public func list() throws -> [ContainerRecord] {
+        try store().all().map { try reconcile($0) }
+    }
+
+    /// A container recorded as running whose monitor is gone (killed, crashed, host rebooted) is
+    /// marked exited and its leftovers (processes, cgroup) are cleaned up (DESIGN rule 4).
+    @discardableResult
+    func reconcile(_ r: ContainerRecord) throws -> ContainerRecord {
+        guard r.status == .running || r.status == .paused else { return r }
+        if let m = r.monitorPID, Processes.isAlive(m, startTime: r.monitorStartTime) { return r }
+        // The monitor is dead; its PID 1 had PR_SET_PDEATHSIG(SIGKILL), but make sure.
+        killAndRemoveCgroup(r)
+        let updated = try store().modify(r.id) { rec in
+            guard rec.status == .running || rec.status == .paused else { return }
+            rec.status = .exited
+            if rec.exitCode == nil { rec.exitCode = 137 }
+            rec.finishedAt = Clock.now()
+            rec.pid = nil
+            rec.error = "the container's monitor process exited unexpectedly; the workload was killed"
+            rec.cgroupPaths = []
+        }
+        return updated ?? r
+    }
+
+    /// Kills every process left in the container's cgroup and removes the cgroup directories.
+    func killAndRemoveCgroup(_ r: ContainerRecord) {
+        guard !r.cgroupPaths.isEmpty, let cg = try? Cgroup(paths: r.cgroupPaths) else { return }
+        try? cg.kill(signal: SIGKILL)
+        _ = try? cg.waitEmpty(timeout: .seconds(10))
+        try? cg.remove()
+    }
+}
+
+/// Docker-style random names: `adjective_surname`.
+enum Names {
+    static let adjectives = [
+        "brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry", "nifty", "proud",
+        "quiet", "rapid", "sharp", "swift", "tender", "vivid", "witty", "zealous", "bold", "clever", "daring", "epic",
+    ]
+    static let surnames = [
+        "lovelace", "hopper", "turing", "ritchie", "thompson", "torvalds", "knuth", "dijkstra", "hamilton", "liskov",
+        "shannon", "noether", "curie", "tesla", "kepler", "euler", "gauss", "babbage", "cerf", "kahn", "perlman",
+    ]
+    static func random() -> String {
+        adjectives[Random.index(adjectives.count)] + "_" + surnames[Random.index(surnames.count)]
+    }
+}

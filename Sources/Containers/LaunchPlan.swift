@@ -1,0 +1,31 @@
+import OCI
+
+/// Everything the container's first process needs, computed by the monitor before `fork()` so
+/// the child only makes system calls and reads files inside the new root.
+struct LaunchPlan {
+    var id: String
+    /// Host directory the rootfs is mounted on (inside the container's mount namespace only).
+    var rootfsMountPoint: String
+    /// Overlay lowerdirs, top-most first; empty when `bindRootfs` is set.
+    var lowerdirs: [String]
+    var upperdir: String
+    var workdir: String
+    /// `--rootfs DIR`: bind-mounted as the root instead of an overlay.
+    var bindRootfs: String?
+    var readonlyRoot: Bool
+    /// CLONE_NEW* flags for `unshare` in the child (the PID namespace is entered by the monitor).
+    var unshareFlags: Int32
+    var bringUpLoopback: Bool
+    var hostname: String
+    var mounts: [Spec.Mount]
+    var args: [String]
+    var env: [String]
+    var cwd: String
+    /// `-u` as given (`name`, `uid`, `uid:gid`, `name:group`), resolved in the container's /etc.
+    var user: String?
+    var tty: Bool
+    var consoleSize: (rows: UInt16, cols: UInt16)?
+    var useInit: Bool
+    /// Open `cgroup.procs` files (O_WRONLY) of the workload cgroup, one per hierarchy.
+    var cgroupProcs: [Int32]
+}

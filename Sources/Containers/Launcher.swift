@@ -1,0 +1,98 @@
+import CSkiff
+import LinuxSys
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A container's first process, started and past `execve`.
+struct Launched {
+    /// Host PID of the container's PID 1.
+    var pid: Int32
+    /// `/proc/PID/stat` start time, to recognise the process later.
+    var startTime: UInt64
+    /// pty master when the container has a terminal.
+    var ttyMaster: Int32?
+}
+
+/// The workload could not be started. `exitCode` follows Docker: 127 command not found,
+/// 126 cannot be invoked, 125 Skiff's own setup failed.
+public struct StartError: Error, CustomStringConvertible {
+    public let message: String
+    public let exitCode: Int32
+    public var description: String { message }
+}
+
+/// Forks the container's first process and waits until it has exec'd the workload.
+enum Launcher {
+    /// Starts `plan` as PID 1 of a new PID namespace.
+    ///
+    /// The calling process (the monitor) must be single-threaded; it enters the new PID
+    /// namespace for its children with `unshare(CLONE_NEWPID)`, so it may launch only once.
+    /// - Parameter stdio: descriptors for the child's 0, 1, 2 (ignored with a tty).
+    /// - Throws: `StartError` with Docker's exit code when setup or exec fails; the child has
+    ///   been reaped by then, and its namespaces (and mounts) are gone with it.
+    static func launch(_ plan: LaunchPlan, stdio: [Int32]) throws -> Launched {
+        try Processes.requireSingleThreaded("container start")
+        var sync: [Int32] = [-1, -1]
+        try check(pipe2(&sync, O_CLOEXEC), "pipe2", "sync pipe")
+        var sock: [Int32] = [-1, -1]
+        if plan.tty {
+            try check(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sock), "socketpair", "pty handoff")
+        }
+        try check(sk_unshare(SK_CLONE_NEWPID), "unshare", "CLONE_NEWPID", hint: "the kernel must support PID namespaces")
+        let pid = fork()
+        if pid < 0 { throw SysError("fork", "container init") }
+        if pid == 0 {
+            close(sync[0])
+            if plan.tty { close(sock[0]) }
+            _ = sk_set_pdeathsig(SIGKILL)
+            ContainerInit.run(plan, syncFD: sync[1], ttySocket: sock[1], stdio: stdio)
+        }
+        close(sync[1])
+        for fd in plan.cgroupProcs { close(fd) }
+        var master: Int32? = nil
+        if plan.tty {
+            close(sock[1])
+            let fd = sk_recv_fd(sock[0])
+            close(sock[0])
+            if fd >= 0 { master = fd }
+        }
+        let report = (try? Files.read(fd: sync[0], path: "sync pipe")) ?? []
+        close(sync[0])
+        if !report.isEmpty {
+            var status: Int32 = 0
+            _ = retryEINTR { waitpid(pid, &status, 0) }
+            if let master { close(master) }
+            throw failure(report, command: plan.args[0], waitStatus: status)
+        }
+        guard let start = Processes.startTime(pid) else {
+            var status: Int32 = 0
+            _ = retryEINTR { waitpid(pid, &status, 0) }
+            throw StartError(message: "the container's process exited before it could be recorded", exitCode: 125)
+        }
+        return Launched(pid: pid, startTime: start, ttyMaster: master)
+    }
+
+    /// Decodes the child's failure report (see `ContainerInit`).
+    static func failure(_ report: [UInt8], command: String, waitStatus: Int32) -> StartError {
+        let kind = report[0]
+        var e: Int32 = 0
+        if report.count >= 5 { withUnsafeMutableBytes(of: &e) { $0.copyBytes(from: report[1..<5]) } }
+        let text = report.count > 5 ? String(decoding: report[5...], as: UTF8.self) : command
+        if kind == UInt8(ascii: "X") {
+            let file = text.isEmpty ? command : text
+            switch e {
+            case ENOENT:
+                let what = file.contains("/") ? "no such file or directory" : "executable file not found in $PATH"
+                return StartError(message: "exec \"\(file)\": \(what)", exitCode: 127)
+            case EACCES:
+                return StartError(message: "exec \"\(file)\": permission denied", exitCode: 126)
+            default:
+                return StartError(message: "exec \"\(file)\": \(SysError.message(e))", exitCode: 126)
+            }
+        }
+        let code = Processes.exitCode(waitStatus: waitStatus)
+        return StartError(message: "container setup failed: \(text)", exitCode: code == 126 ? 126 : 125)
+    }
+}

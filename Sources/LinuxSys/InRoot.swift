@@ -1,0 +1,80 @@
+import CSkiff
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Path resolution confined to a root directory (DESIGN rule 3).
+///
+/// Every lookup goes through `openat2(2)` with `RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS`: `..`
+/// and absolute symlinks are clamped to the root, and `/proc/self/fd`-style magic links are
+/// refused, so no path inside an image can name a host file (Documentation: openat2(2)).
+public struct InRoot {
+    /// An `O_PATH` descriptor of the root directory; owned by the caller.
+    public let rootFD: Int32
+    /// The root's host path, for error messages only.
+    public let rootPath: String
+
+    public init(rootFD: Int32, rootPath: String) {
+        self.rootFD = rootFD
+        self.rootPath = rootPath
+    }
+
+    /// Opens the root directory at `path` (`O_PATH | O_DIRECTORY`).
+    public static func open(_ path: String) throws -> InRoot {
+        let fd = Glibc.open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)
+        try check(fd, "open", path)
+        return InRoot(rootFD: fd, rootPath: path)
+    }
+
+    static let resolve = SK_RESOLVE_IN_ROOT | SK_RESOLVE_NO_MAGICLINKS
+
+    /// Opens `path` (interpreted inside the root) with `flags`.
+    /// - Throws: `SysError` from openat2 naming the in-root path.
+    public func open(_ path: String, flags: Int32, mode: mode_t = 0) throws -> Int32 {
+        let rel = path.isEmpty ? "." : path
+        let fd = sk_openat2(rootFD, rel, UInt64(flags | O_CLOEXEC), UInt64(mode), InRoot.resolve)
+        if fd < 0 { throw SysError("openat2", display(path)) }
+        return fd
+    }
+
+    /// Ensures a mount target exists inside the root and returns an `O_PATH` descriptor of it:
+    /// a directory, or an empty regular file when `file` is true (for bind-mounting a file).
+    /// Symlinks along the way are followed inside the root only.
+    public func mountTarget(_ path: String, file: Bool) throws -> Int32 {
+        if let fd = try? open(path, flags: O_PATH) { return fd }
+        guard file else {
+            let comps = path.split(separator: "/")
+            // Create missing directories one level at a time, each resolved from the root anew, so
+            // an in-root symlink in the middle is followed inside the root.
+            var prefix = ""
+            for c in comps {
+                prefix += "/" + c
+                if (try? open(prefix, flags: O_PATH | O_DIRECTORY)).map({ close($0) }) != nil { continue }
+                let parent = try open(String(prefix.dropLast(c.count + 1)), flags: O_PATH | O_DIRECTORY)
+                defer { close(parent) }
+                if mkdirat(parent, String(c), 0o755) != 0 && errno != EEXIST {
+                    throw SysError("mkdir", display(prefix))
+                }
+            }
+            return try open(path, flags: O_PATH | O_DIRECTORY)
+        }
+        let slash = path.lastIndex(of: "/") ?? path.startIndex
+        let parentPath = String(path[..<slash])
+        let name = String(path[path.index(after: slash)...])
+        let pfd = try mountTarget(parentPath.isEmpty ? "/" : parentPath, file: false)
+        defer { close(pfd) }
+        let fd = openat(pfd, name, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        if fd < 0 && errno != EEXIST && errno != ELOOP { throw SysError("create", display(path)) }
+        if fd >= 0 { close(fd) }
+        return try open(path, flags: O_PATH)
+    }
+
+    /// Host-side description of an in-root path for messages.
+    public func display(_ path: String) -> String {
+        "\(path) (in \(rootPath))"
+    }
+}
+
+/// `/proc/self/fd/N`: the path through which `mount(2)` acts on a descriptor's file.
+public func procFD(_ fd: Int32) -> String { "/proc/self/fd/\(fd)" }

@@ -1,0 +1,159 @@
+import ArgumentParser
+import Containers
+import LinuxSys
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Flags shared by `run` and `create` (Docker's names).
+struct ContainerOptions: ParsableArguments {
+    @Option(name: .long, help: "Assign a name to the container.") var name: String?
+    @Flag(name: [.short, .long], help: "Keep STDIN open.") var interactive = false
+    @Flag(name: [.short, .long], help: "Allocate a pseudo-TTY.") var tty = false
+    @Option(name: [.short, .customLong("env")], help: "Set an environment variable (KEY=VALUE, or KEY to pass the caller's).")
+    var env: [String] = []
+    @Option(name: .customLong("env-file"), help: "Read environment variables from a file.") var envFile: [String] = []
+    @Option(name: [.short, .long], help: "Working directory inside the container.") var workdir: String?
+    @Option(name: [.short, .long], help: "Username or UID (format: <name|uid>[:<group|gid>]).") var user: String?
+    @Option(name: .long, help: "Container host name.") var hostname: String?
+    @Option(name: .long, help: "Overwrite the image's ENTRYPOINT.") var entrypoint: String?
+    @Option(name: [.short, .long], help: "Bind mount a volume (HOST:CONTAINER[:ro|rw]).") var volume: [String] = []
+    @Option(name: .long, help: "Mount a tmpfs (PATH[:options]).") var tmpfs: [String] = []
+    @Flag(name: .customLong("read-only"), help: "Mount the container's root filesystem read-only.") var readOnly = false
+    @Option(name: .long, help: "Network: none (own namespace, loopback only) or host.") var network = "none"
+    @Flag(name: .long, help: "Run a minimal init as PID 1 that forwards signals and reaps zombies.") var `init` = false
+    @Option(name: .customLong("cgroup-parent"), help: "Parent cgroup for the container.") var cgroupParent: String?
+    @Option(name: .long, help: "Use an unpacked root filesystem directory instead of an image.") var rootfs: String?
+
+    func request(imageAndCommand: [String], autoRemove: Bool) throws -> CreateRequest {
+        var req = CreateRequest()
+        var rest = imageAndCommand
+        if rootfs == nil {
+            guard !rest.isEmpty else { throw SkiffError("no image given: skiff run [OPTIONS] IMAGE [COMMAND [ARG...]]") }
+            req.image = rest.removeFirst()
+        }
+        req.rootfs = rootfs
+        req.command = rest
+        req.name = name
+        req.interactive = interactive
+        req.tty = tty
+        req.env = env
+        req.envFiles = envFile
+        req.workdir = workdir
+        req.user = user
+        req.hostname = hostname
+        req.entrypoint = entrypoint
+        req.volumes = volume
+        req.tmpfs = tmpfs
+        req.readOnly = readOnly
+        req.network = network
+        req.initProcess = `init`
+        req.autoRemove = autoRemove
+        req.cgroupParent = cgroupParent
+        return req
+    }
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create and run a new container from an image.",
+        discussion: """
+            Examples:
+              skiff run --rm busybox echo hello
+              skiff run --rm -it busybox sh
+              skiff run -d --name web --network host -e PORT=9000 model-server
+              skiff run --rm -v /srv/data:/data:ro -w /data busybox ls
+              skiff run --rm --rootfs ./rootfs /bin/sh -c 'echo hi'
+            """)
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var options: ContainerOptions
+    @Flag(name: [.short, .long], help: "Run in the background and print the container ID.") var detach = false
+    @Flag(name: .customLong("rm"), help: "Remove the container when it exits.") var autoRemove = false
+    @Argument(parsing: .captureForPassthrough, help: "IMAGE [COMMAND [ARG...]]") var imageAndCommand: [String] = []
+
+    func run() throws {
+        try execute {
+            let engine = global.engine()
+            let record = try engine.create(try options.request(imageAndCommand: imageAndCommand, autoRemove: autoRemove))
+            if detach {
+                try engine.startDetached(record)
+                print(record.id)
+            } else {
+                let code = try engine.runForeground(record)
+                throw ExitCode(code)
+            }
+        }
+    }
+}
+
+struct Create: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Create a container without starting it (start it with skiff start).",
+        discussion: "Example:\n  skiff create --name job busybox sh -c 'date'; skiff start job")
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var options: ContainerOptions
+    @Flag(name: .customLong("rm"), help: "Remove the container when it exits.") var autoRemove = false
+    @Argument(parsing: .captureForPassthrough, help: "IMAGE [COMMAND [ARG...]]") var imageAndCommand: [String] = []
+
+    func run() throws {
+        try execute {
+            let record = try global.engine().create(try options.request(imageAndCommand: imageAndCommand, autoRemove: autoRemove))
+            print(record.id)
+        }
+    }
+}
+
+struct Start: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Start one or more created or exited containers (in the background).",
+        discussion: "Example:\n  skiff start ms")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Containers (name or ID prefix).") var containers: [String]
+
+    func run() throws {
+        try execute {
+            let engine = global.engine()
+            for ref in containers {
+                let r = try engine.find(ref)
+                if r.status == .running || r.status == .paused { print(ref); continue }
+                try engine.startDetached(r)
+                print(ref)
+            }
+        }
+    }
+}
+
+struct Exec: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a command in a running container.",
+        discussion: """
+            Examples:
+              skiff exec ms python3 -c 'import os; print(os.getpid())'
+              skiff exec -it ms sh
+              skiff exec -u 1000 -w /tmp -e DEBUG=1 ms env
+            """)
+    @OptionGroup var global: GlobalOptions
+    @Flag(name: [.short, .long], help: "Keep STDIN open.") var interactive = false
+    @Flag(name: [.short, .long], help: "Allocate a pseudo-TTY.") var tty = false
+    @Option(name: [.short, .customLong("env")], help: "Set an environment variable.") var env: [String] = []
+    @Option(name: [.short, .long], help: "Working directory inside the container.") var workdir: String?
+    @Option(name: [.short, .long], help: "Username or UID (format: <name|uid>[:<group|gid>]).") var user: String?
+    @Argument(parsing: .captureForPassthrough, help: "CONTAINER COMMAND [ARG...]") var containerAndCommand: [String] = []
+
+    func run() throws {
+        try execute {
+            guard containerAndCommand.count >= 2 else {
+                throw SkiffError("usage: skiff exec [OPTIONS] CONTAINER COMMAND [ARG...]")
+            }
+            var req = ExecRequest(command: Array(containerAndCommand.dropFirst()))
+            req.env = env
+            req.workdir = workdir
+            req.user = user
+            req.tty = tty
+            req.interactive = interactive
+            let code = try global.engine().exec(containerAndCommand[0], req)
+            throw ExitCode(code)
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import ArgumentParser
+import Containers
+import LinuxSys
+import Logging
+import Store
+
+/// The `skiff` command line: argument parsing and printing only; the work is in the libraries.
+struct Skiff: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "skiff",
+        abstract: "Run isolated workloads: OCI containers on one Linux host.",
+        discussion: """
+            Examples:
+              skiff load images/busybox/out/busybox
+              skiff run --rm busybox echo hello
+              skiff run -d --name ms --network host model-server
+              skiff exec ms python3 -c 'import os; print(os.getpid())'
+              skiff logs -f ms
+              skiff rm -f ms
+            """,
+        version: "0.1.0",
+        subcommands: [
+            Run.self, Create.self, Start.self, Exec.self, PS.self, Logs.self, Stop.self, Kill.self, Remove.self,
+            Inspect.self, Load.self, ImagesCommand.self, RemoveImage.self,
+        ])
+}
+
+/// Options every subcommand takes.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: "State root (default $SKIFF_ROOT or /var/lib/skiff).")
+    var root: String?
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
+    var logLevel: String?
+
+    /// Builds the engine with logging bootstrapped once.
+    func engine() -> Engine {
+        Logging.bootstrapOnce(level: logLevel)
+        return Engine(root: StateRoot(path: root), logger: Logger(label: "skiff"))
+    }
+}
+
+enum Logging {
+    nonisolated(unsafe) static var done = false
+    static func bootstrapOnce(level: String?) {
+        guard !done else { return }
+        done = true
+        let lvl = Logger.Level(rawValue: level ?? Env.get("SKIFF_LOG") ?? "warning") ?? .warning
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = lvl
+            return h
+        }
+    }
+}
+
+enum Env {
+    static func get(_ name: String) -> String? {
+        guard let v = getenv(name) else { return nil }
+        return String(cString: v)
+    }
+}
+
+/// Runs `body`, turning Skiff's errors into a message on stderr and Docker's exit code.
+func execute(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let e as ExitCode {
+        throw e
+    } catch let e as StartError {
+        printError(e.message)
+        throw ExitCode(e.exitCode)
+    } catch let e as SkiffError {
+        printError(e.message)
+        throw ExitCode(e.exitCode)
+    } catch {
+        printError("\(error)")
+        throw ExitCode(125)
+    }
+}
+
+func printError(_ message: String) {
+    try? Files.write(fd: 2, Array("skiff: \(message)\n".utf8))
+}
+
+#if canImport(Glibc)
+    import Glibc
+#endif
