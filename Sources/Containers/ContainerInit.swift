@@ -115,6 +115,8 @@ enum ContainerInit {
             withCStrings(env) { envp in
                 if plan.useInit {
                     _ = sk_set_name("skiff-init")
+                    // PID 1 stays a copy of skiff: keep /proc/1/exe closed to the workload.
+                    _ = sk_set_dumpable(0)
                     let status = sk_init_run(file, argv, envp, path, syncFD)
                     _exit(status < 0 ? 125 : Processes.exitCode(waitStatus: status))
                 }
