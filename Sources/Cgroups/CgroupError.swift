@@ -34,6 +34,7 @@ public enum CgroupError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A recorded cgroup directory is not inside any mounted cgroup hierarchy.
     case notACgroup(path: String)
 
+    /// One line for the user: what failed, on which path, the system's reason, what to do.
     public var description: String {
         switch self {
         case .procFile(let path, let e):

@@ -1,7 +1,9 @@
 /// Which cgroup version a hierarchy speaks.
 /// v1: `Documentation/admin-guide/cgroup-v1/cgroups.rst`; v2: `Documentation/admin-guide/cgroup-v2.rst`.
 public enum CgroupVersion: String, Codable, Sendable {
+    /// cgroup v1: one hierarchy per controller group, `tasks`/`cgroup.procs`, controller files.
     case v1
+    /// cgroup v2: the single unified hierarchy with `cgroup.controllers`, `cgroup.subtree_control`.
     case v2
 }
 

@@ -262,5 +262,30 @@ struct RealKernel {
         #expect(child.reap() == SIGKILL)
         try reopened.remove()
         for directory in created.directories { #expect(!FileManagerless.exists(directory.path)) }
+        // `skiff rm` run twice: a gone cgroup is empty, kill and remove are no-ops.
+        #expect(try reopened.pids().isEmpty)
+        try reopened.kill()
+        try reopened.remove()
+    }
+
+    /// A workload that forks without pause is killed completely, with and without cgroup.kill.
+    @Test(arguments: [false, true]) func forkingWorkloadIsKilledCompletely(v1Only: Bool) throws {
+        var layout = try CgroupLayout.detect()
+        if v1Only { layout.hierarchies.removeAll { $0.version == .v2 } }
+        try #require(!layout.hierarchies.isEmpty)
+        let cgroup = try Cgroup.create(name: uniqueName("forks"), layout: layout)
+        defer {
+            try? cgroup.kill()
+            try? cgroup.remove()
+        }
+        let child = try Child(["/bin/sh", "-c", "/bin/sleep 0.2; while :; do /bin/sleep 2 & done"])
+        try cgroup.join(pid: child.pid)
+        sleepMs(500)
+        let before = try cgroup.pids().count
+        #expect(before > 5, "the workload should have forked by now")
+        try cgroup.kill()
+        #expect(try cgroup.pids().isEmpty)
+        #expect(child.reap() == SIGKILL)
+        try cgroup.remove()
     }
 }

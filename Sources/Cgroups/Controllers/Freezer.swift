@@ -4,8 +4,12 @@ import Glibc
 /// v1 `freezer.state`: `THAWED`, `FREEZING`, `FROZEN` (cgroup-v1/freezer-subsystem.rst);
 /// v2 `cgroup.events` `frozen 0|1` (cgroup-v2.rst "Core Interface Files", `cgroup.freeze`).
 public enum FreezerState: String, Sendable {
+    /// Processes run normally (v1 `THAWED`, v2 `cgroup.freeze` 0).
     case thawed
+    /// Freezing was requested and not every task has stopped yet (v1 `FREEZING`; v2
+    /// `cgroup.freeze` 1 while `cgroup.events` still says `frozen 0`).
     case freezing
+    /// Every task of the subtree is frozen (v1 `FROZEN`, v2 `frozen 1`).
     case frozen
 }
 
