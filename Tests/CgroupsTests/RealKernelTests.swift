@@ -138,8 +138,12 @@ struct RealKernel {
         for directory in cgroup.directories { #expect(!FileManagerless.exists(directory.path)) }
     }
 
-    @Test func otherSignalsAreDeliveredThroughTheFreezer() throws {
-        let cgroup = try Cgroup.create(name: uniqueName("term"))
+    /// Through the v1 freezer (full hybrid layout) and through v2 `cgroup.freeze` (unified only).
+    @Test(arguments: [false, true]) func otherSignalsAreDeliveredThroughTheFreezer(v2Only: Bool) throws {
+        var layout = try CgroupLayout.detect()
+        if v2Only { layout.hierarchies.removeAll { $0.version == .v1 } }
+        try #require(!layout.hierarchies.isEmpty)
+        let cgroup = try Cgroup.create(name: uniqueName("term"), layout: layout)
         defer {
             try? cgroup.kill()
             try? cgroup.remove()
