@@ -92,6 +92,11 @@ public enum Files {
     public static func list(_ path: String) throws -> [String] {
         guard let dir = opendir(path) else { throw SysError("opendir", path) }
         defer { closedir(dir) }
+        return entries(dir)
+    }
+
+    /// Reads the remaining entry names of an open directory stream, without `.` and `..`.
+    private static func entries(_ dir: OpaquePointer) -> [String] {
         var names: [String] = []
         while let ent = readdir(dir) {
             let name = withUnsafeBytes(of: ent.pointee.d_name) { raw in
@@ -129,14 +134,7 @@ public enum Files {
             throw SysError("fdopendir", path)
         }
         defer { closedir(dir) }
-        var names: [String] = []
-        while let ent = readdir(dir) {
-            let name = withUnsafeBytes(of: ent.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        for name in names {
+        for name in entries(dir) {
             let child = path + "/" + name
             var st = stat()
             if fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 {
