@@ -58,7 +58,7 @@ public struct ContentStore: Sendable {
         let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: bufSize, alignment: 16)
         defer { buf.deallocate() }
         while true {
-            let n = try FS.read(fd, buf.baseAddress!, bufSize, path: sourceName)
+            let n = try FS.read(fd, buf, path: sourceName)
             if n == 0 { break }
             total += Int64(n)
             if total > expected.size {

@@ -21,9 +21,9 @@ enum FS {
     }
 
     /// Reads up to `count` bytes into `buf`, retrying on EINTR; returns 0 at end of file.
-    static func read(_ fd: Int32, _ buf: UnsafeMutableRawPointer, _ count: Int, path: String) throws -> Int {
+    static func read(_ fd: Int32, _ buf: UnsafeMutableRawBufferPointer, path: String) throws -> Int {
         while true {
-            let n = Glibc.read(fd, buf, count)
+            let n = Glibc.read(fd, buf.baseAddress, buf.count)
             if n >= 0 { return n }
             if errno != EINTR { throw fail("read", path) }
         }
@@ -63,7 +63,7 @@ enum FS {
         var out: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 65536)
         while true {
-            let n = try buf.withUnsafeMutableBytes { try read(fd, $0.baseAddress!, $0.count, path: path) }
+            let n = try buf.withUnsafeMutableBytes { try read(fd, $0, path: path) }
             if n == 0 { return out }
             out.append(contentsOf: buf[0..<n])
         }
@@ -102,16 +102,30 @@ enum FS {
             close(fd)
             throw fail("fdopendir", path)
         }
-        var names: [String] = []
-        while let ent = readdir(dir) {
-            let child = withUnsafeBytes(of: ent.pointee.d_name) { raw in
-                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-            }
-            if child != "." && child != ".." { names.append(child) }
-        }
         defer { closedir(dir) }
+        let names = entries(dir)
         for child in names { try removeTree(fd, child, path: path + "/" + child) }
         guard unlinkat(dirfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT else { throw fail("rmdir", path) }
+    }
+
+    /// Names in an open directory stream, without `.` and `..`.
+    static func entries(_ dir: OpaquePointer) -> [String] {
+        var names: [String] = []
+        while let ent = readdir(dir) {
+            var nameBuf = ent.pointee.d_name
+            let name = withUnsafeBytes(of: &nameBuf) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// Names in the directory at `path`, without `.` and `..`.
+    static func listDirectory(_ path: String) throws -> [String] {
+        guard let dir = opendir(path) else { throw fail("opendir", path) }
+        defer { closedir(dir) }
+        return entries(dir)
     }
 
     /// Removes an absolute path recursively (no symlink is followed below `path`'s parent).

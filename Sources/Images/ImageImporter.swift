@@ -86,6 +86,8 @@ extension ImageStore {
             }
             loaded.append(try importImage(entry.descriptor, layout: layout, name: name, progress: progress))
         }
+        // Blobs and layers of a manifest replaced by this load (same config) are now unreferenced.
+        try collectGarbage()
         return loaded
     }
 

@@ -163,33 +163,19 @@ public final class ImageStore {
     /// temporary files). Call with the image lock held.
     func collectGarbage() throws {
         let keep = try ImageTables.referencedDigests(database)
-        for name in try listDirectory(content.directory) {
+        for name in try FS.listDirectory(content.directory) {
             let isTmp = name.hasPrefix(".tmp-")
             if isTmp || !keep.contains("sha256:" + name) {
                 logger.debug("removing unreferenced blob \(name)")
                 try FS.removeTree(content.directory + "/" + name)
             }
         }
-        for name in try listDirectory(root.layersDir) {
+        for name in try FS.listDirectory(root.layersDir) {
             let hex = String(name.prefix(64))
             if name.contains(".tmp-") || !keep.contains("sha256:" + hex) {
                 logger.debug("removing unreferenced layer \(name)")
                 try FS.removeTree(root.layersDir + "/" + name)
             }
         }
-    }
-
-    /// Names in a directory, without `.` and `..`.
-    func listDirectory(_ path: String) throws -> [String] {
-        guard let dir = opendir(path) else { throw FS.fail("opendir", path) }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let ent = readdir(dir) {
-            let name = withUnsafeBytes(of: ent.pointee.d_name) { raw in
-                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
     }
 }
