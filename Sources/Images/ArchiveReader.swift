@@ -1,8 +1,9 @@
+import CArchive
+import OCI
+
 #if canImport(Glibc)
     import Glibc
 #endif
-import CArchive
-import OCI
 
 /// A libarchive reader over one file: tar in every flavour libarchive knows (ustar, PAX, GNU long
 /// names/links, sparse), behind any filter it knows (gzip, zstd, xz, bzip2 or none).
@@ -14,7 +15,9 @@ final class ArchiveReader {
     /// (`raw == true`, `archive_read_support_format_raw`).
     /// - Throws: `ImageError.archive` naming the path.
     init(path: String, raw: Bool = false) throws {
-        guard let a = archive_read_new() else { throw ImageError.archive(path: path, message: "archive_read_new failed (out of memory)") }
+        guard let a = archive_read_new() else {
+            throw ImageError.archive(path: path, message: "archive_read_new failed (out of memory)")
+        }
         archive = a
         self.path = path
         archive_read_support_filter_all(a)

@@ -1,8 +1,9 @@
+import OCI
+import Store
+
 #if canImport(Glibc)
     import Glibc
 #endif
-import OCI
-import Store
 
 /// The sha256-addressed blob store: `StateRoot.blobsDir/<hex>` (image-spec `image-layout.md`
 /// uses the same layout under `blobs/sha256/`).
@@ -73,7 +74,8 @@ public struct ContentStore: Sendable {
         }
         let actual = hasher.finalize()
         guard actual == expected.digest else {
-            throw ImageError.digestMismatch(blob: "\(expected.digest) (from \(sourceName))", expected: expected.digest, actual: actual)
+            throw ImageError.digestMismatch(
+                blob: "\(expected.digest) (from \(sourceName))", expected: expected.digest, actual: actual)
         }
         guard fsync(out) == 0 else { throw FS.fail("fsync", tmp) }
         guard rename(tmp, path(expected.digest)) == 0 else { throw FS.fail("rename", tmp) }

@@ -1,7 +1,9 @@
+import CSkiff
+import OCI
+
 #if canImport(Glibc)
     import Glibc
 #endif
-import CSkiff
 
 /// Small fd-based helpers over Glibc used by the content store and the unpacker. Every function
 /// throws `ImageError.system` naming the call and the path.
@@ -166,5 +168,3 @@ enum FS {
         return "\(tenths / 10).\(tenths % 10) \(units[i])"
     }
 }
-
-import OCI

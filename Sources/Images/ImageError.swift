@@ -39,11 +39,14 @@ public enum ImageError: Error, CustomStringConvertible, Equatable {
         case .system(let call, let path, let e):
             return "\(call) \(path): \(errnoString(e))"
         case .digestMismatch(let blob, let expected, let actual):
-            return "blob \(blob) is corrupt: expected digest \(expected), got \(actual); the image source is damaged or was modified, re-create or re-download it"
+            return
+                "blob \(blob) is corrupt: expected digest \(expected), got \(actual); the image source is damaged or was modified, re-create or re-download it"
         case .sizeMismatch(let blob, let expected, let actual):
-            return "blob \(blob) is corrupt: descriptor says \(expected) bytes, content has \(actual)\(actual > expected ? " or more" : ""); re-create or re-download the image"
+            return
+                "blob \(blob) is corrupt: descriptor says \(expected) bytes, content has \(actual)\(actual > expected ? " or more" : ""); re-create or re-download the image"
         case .diffIDMismatch(let layer, let expected, let actual):
-            return "layer \(layer) does not match the image config: rootfs.diff_ids says \(expected), the uncompressed layer hashes to \(actual); the image is inconsistent, rebuild it"
+            return
+                "layer \(layer) does not match the image config: rootfs.diff_ids says \(expected), the uncompressed layer hashes to \(actual); the image is inconsistent, rebuild it"
         case .archive(let path, let message):
             return "cannot read archive \(path): \(message)"
         case .badEntry(let archive, let entry, let reason):
@@ -51,20 +54,26 @@ public enum ImageError: Error, CustomStringConvertible, Equatable {
         case .invalidLayout(let path, let reason):
             return "\(path) is not an OCI image layout or oci-archive: \(reason)"
         case .refNotFound(let ref, let path, let available):
-            let list = available.isEmpty ? "none (the index has no org.opencontainers.image.ref.name annotations)" : available.joined(separator: ", ")
+            let list =
+                available.isEmpty
+                ? "none (the index has no org.opencontainers.image.ref.name annotations)"
+                : available.joined(separator: ", ")
             return "no image with ref \"\(ref)\" in \(path); available refs: \(list)"
         case .noMatchingPlatform(let wanted, let available):
-            return "no manifest for platform \(wanted) in the image index; available: \(available.joined(separator: ", "))"
+            return
+                "no manifest for platform \(wanted) in the image index; available: \(available.joined(separator: ", "))"
         case .noSuchImage(let s):
             return "no such image: \(s); see `skiff images`"
         case .ambiguous(let s, let candidates):
-            return "image reference \(s) is ambiguous: it matches \(candidates.joined(separator: ", ")); give more digits of the ID or a name:tag"
+            return
+                "image reference \(s) is ambiguous: it matches \(candidates.joined(separator: ", ")); give more digits of the ID or a name:tag"
         case .invalidReference(let s, let reason):
             return "invalid image reference \"\(s)\": \(reason)"
         case .inUse(let image, let containers):
             return "image \(image) is used by container(s) \(containers.joined(separator: ", ")); `skiff rm` them first"
         case .multipleTags(let image, let tags):
-            return "image \(image) has several tags (\(tags.joined(separator: ", "))); remove them by name or pass --force to remove all"
+            return
+                "image \(image) has several tags (\(tags.joined(separator: ", "))); remove them by name or pass --force to remove all"
         case .layersMissing(let image, let path):
             return "image \(image) is incomplete: \(path) is missing; load the image again with `skiff load`"
         }

@@ -1,8 +1,9 @@
+import OCI
+import Store
+
 #if canImport(Glibc)
     import Glibc
 #endif
-import OCI
-import Store
 
 /// One image found in a layout's `index.json`: its ref annotation and its descriptor.
 struct LayoutEntry {
@@ -69,10 +70,12 @@ extension ImageStore {
         guard (try FS.lstat(layout + "/oci-layout")) != nil else {
             throw ImageError.invalidLayout(path: path, reason: "missing oci-layout file")
         }
-        let index = try OCIJSON.decode(ImageIndex.self, from: try FS.readFile(layout + "/index.json"), what: "\(path)/index.json")
+        let index = try OCIJSON.decode(
+            ImageIndex.self, from: try FS.readFile(layout + "/index.json"), what: "\(path)/index.json")
         let entries = try select(index: index, ref: ref, path: path)
         if tag != nil && entries.count > 1 {
-            throw ImageError.invalidReference(tag ?? "", reason: "\(path) holds \(entries.count) images; choose one with PATH:REF")
+            throw ImageError.invalidReference(
+                tag ?? "", reason: "\(path) holds \(entries.count) images; choose one with PATH:REF")
         }
         var loaded: [ResolvedImage] = []
         for entry in entries {
@@ -103,7 +106,9 @@ extension ImageStore {
             return [try pickPlatform(hits.map(\.descriptor), ref: ref)]
         }
         if named.isEmpty {
-            guard !all.isEmpty else { throw ImageError.invalidLayout(path: path, reason: "index.json lists no manifests") }
+            guard !all.isEmpty else {
+                throw ImageError.invalidLayout(path: path, reason: "index.json lists no manifests")
+            }
             return [try pickPlatform(all.map(\.descriptor), ref: nil)]
         }
         // One image per distinct ref (several platforms of one ref collapse to the host's).
@@ -116,7 +121,9 @@ extension ImageStore {
     func pickPlatform(_ ds: [Descriptor], ref: String?) throws -> LayoutEntry {
         if ds.count == 1, let d = ds.first { return LayoutEntry(ref: ref, descriptor: d) }
         let want = ImageStore.hostPlatform
-        if let d = ds.first(where: { $0.platform.map { $0.os == want.os && $0.architecture == want.architecture } ?? false })
+        if let d = ds.first(where: {
+            $0.platform.map { $0.os == want.os && $0.architecture == want.architecture } ?? false
+        })
             ?? ds.first(where: { $0.platform == nil })
         {
             return LayoutEntry(ref: ref, descriptor: d)
@@ -147,16 +154,22 @@ extension ImageStore {
             throw ImageError.sizeMismatch(blob: d.digest.description, expected: d.size, actual: Int64(bytes.count))
         }
         let actual = SHA256Hasher.hash(bytes)
-        guard actual == d.digest else { throw ImageError.digestMismatch(blob: d.digest.description, expected: d.digest, actual: actual) }
+        guard actual == d.digest else {
+            throw ImageError.digestMismatch(blob: d.digest.description, expected: d.digest, actual: actual)
+        }
         return bytes
     }
 
     /// Follows nested indexes down to one manifest descriptor.
     func manifestDescriptor(_ d: Descriptor, layout: String, depth: Int = 0) throws -> Descriptor {
         guard d.mediaType == MediaType.index || d.mediaType == MediaType.dockerManifestList else { return d }
-        guard depth < 8 else { throw ImageError.invalidLayout(path: layout, reason: "image indexes nested deeper than 8") }
-        let nested = try OCIJSON.decode(ImageIndex.self, from: try readLayoutBlob(d, layout: layout), what: "image index \(d.digest)")
-        return try manifestDescriptor(pickPlatform(nested.manifests, ref: nil).descriptor, layout: layout, depth: depth + 1)
+        guard depth < 8 else {
+            throw ImageError.invalidLayout(path: layout, reason: "image indexes nested deeper than 8")
+        }
+        let nested = try OCIJSON.decode(
+            ImageIndex.self, from: try readLayoutBlob(d, layout: layout), what: "image index \(d.digest)")
+        return try manifestDescriptor(
+            pickPlatform(nested.manifests, ref: nil).descriptor, layout: layout, depth: depth + 1)
     }
 
     /// Copies one blob with a progress line.
@@ -167,16 +180,24 @@ extension ImageStore {
     }
 
     /// Imports one image (manifest descriptor from index.json) and records it under `name`.
-    func importImage(_ top: Descriptor, layout: String, name: ImageName, progress: (String) -> Void) throws -> ResolvedImage {
+    func importImage(_ top: Descriptor, layout: String, name: ImageName, progress: (String) -> Void) throws
+        -> ResolvedImage
+    {
         let md = try manifestDescriptor(top, layout: layout)
         _ = try readLayoutBlob(md, layout: layout)
         try copyBlob(md, layout: layout, progress: progress)
-        let manifest = try OCIJSON.decode(ImageManifest.self, from: try content.read(md.digest), what: "manifest \(md.digest)")
+        let manifest = try OCIJSON.decode(
+            ImageManifest.self, from: try content.read(md.digest), what: "manifest \(md.digest)")
         try copyBlob(manifest.config, layout: layout, progress: progress)
-        let config = try OCIJSON.decode(ImageConfiguration.self, from: try content.read(manifest.config.digest), what: "image config \(manifest.config.digest)")
+        let config = try OCIJSON.decode(
+            ImageConfiguration.self, from: try content.read(manifest.config.digest),
+            what: "image config \(manifest.config.digest)")
         guard config.rootfs.diff_ids.count == manifest.layers.count else {
             throw ImageError.invalidLayout(
-                path: layout, reason: "manifest \(md.digest) has \(manifest.layers.count) layers but its config lists \(config.rootfs.diff_ids.count) diff_ids")
+                path: layout,
+                reason:
+                    "manifest \(md.digest) has \(manifest.layers.count) layers but its config lists \(config.rootfs.diff_ids.count) diff_ids"
+            )
         }
         for layer in manifest.layers { try copyBlob(layer, layout: layout, progress: progress) }
         var pairs: [(Digest, Digest)] = []
@@ -189,8 +210,11 @@ extension ImageStore {
                 }
             }
             if (try FS.lstat(root.layersDir + "/" + layer.digest.hex)) == nil {
-                progress("Unpacking layer \(i + 1)/\(manifest.layers.count) \(layer.digest.description.prefix(19))… \(FS.humanSize(layer.size))")
-                try unpacker.unpackLayer(blobPath: content.path(layer.digest), digest: layer.digest, layersDir: root.layersDir)
+                progress(
+                    "Unpacking layer \(i + 1)/\(manifest.layers.count) \(layer.digest.description.prefix(19))… \(FS.humanSize(layer.size))"
+                )
+                try unpacker.unpackLayer(
+                    blobPath: content.path(layer.digest), digest: layer.digest, layersDir: root.layersDir)
             }
             pairs.append((layer.digest, expected))
         }

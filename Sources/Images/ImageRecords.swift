@@ -65,7 +65,10 @@ enum ImageTables {
             ON CONFLICT(id) DO UPDATE SET manifest_digest = excluded.manifest_digest, size = excluded.size,
                 created = excluded.created, loaded_at = excluded.loaded_at
             """,
-            [.text(id.description), .text(manifest.description), .integer(size), created.map { .text($0) } ?? .null, .integer(loadedAt)])
+            [
+                .text(id.description), .text(manifest.description), .integer(size), created.map { .text($0) } ?? .null,
+                .integer(loadedAt),
+            ])
         try db.query("DELETE FROM image_layers WHERE image_id = ?", [.text(id.description)])
         for (i, (digest, diffID)) in layers.enumerated() {
             try db.query(

@@ -28,20 +28,28 @@ public struct ImageName: Hashable, Sendable, CustomStringConvertible {
     }
 
     private init(repository: String, tag: String, original: String) throws {
-        let repoOK = !repository.isEmpty && repository.count <= 255
+        let repoOK =
+            !repository.isEmpty && repository.count <= 255
             && repository.unicodeScalars.allSatisfy { c in
                 ("a"..."z").contains(c) || ("0"..."9").contains(c) || "._-/:".unicodeScalars.contains(c)
             }
             && !repository.hasPrefix("/") && !repository.hasSuffix("/") && !repository.hasPrefix("-")
         guard repoOK else {
-            throw ImageError.invalidReference(original, reason: "repository \"\(repository)\" must be lower-case letters, digits and ._-/ (e.g. busybox or team/app)")
+            throw ImageError.invalidReference(
+                original,
+                reason:
+                    "repository \"\(repository)\" must be lower-case letters, digits and ._-/ (e.g. busybox or team/app)"
+            )
         }
-        let tagOK = !tag.isEmpty && tag.count <= 128 && !tag.hasPrefix(".") && !tag.hasPrefix("-")
+        let tagOK =
+            !tag.isEmpty && tag.count <= 128 && !tag.hasPrefix(".") && !tag.hasPrefix("-")
             && tag.unicodeScalars.allSatisfy { c in
-                ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c) || "_.-".unicodeScalars.contains(c)
+                ("a"..."z").contains(c) || ("A"..."Z").contains(c) || ("0"..."9").contains(c)
+                    || "_.-".unicodeScalars.contains(c)
             }
         guard tagOK else {
-            throw ImageError.invalidReference(original, reason: "tag \"\(tag)\" must be 1-128 of A-Z a-z 0-9 _ . - and not start with . or -")
+            throw ImageError.invalidReference(
+                original, reason: "tag \"\(tag)\" must be 1-128 of A-Z a-z 0-9 _ . - and not start with . or -")
         }
         self.repository = repository
         self.tag = tag

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
 import Logging
 import OCI
 import Store
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// An image resolved for running: its documents and unpacked layers.
 public struct ResolvedImage: Sendable {
@@ -73,7 +74,8 @@ public final class ImageStore {
         let records = try list().filter { $0.id == id }
         guard let record = records.first else { throw ImageError.noSuchImage(reference) }
         let manifest = try OCIJSON.decode(
-            ImageManifest.self, from: try content.read(record.manifestDigest), what: "manifest \(record.manifestDigest)")
+            ImageManifest.self, from: try content.read(record.manifestDigest), what: "manifest \(record.manifestDigest)"
+        )
         let configuration = try OCIJSON.decode(
             ImageConfiguration.self, from: try content.read(id), what: "image config \(id)")
         var dirs: [String] = []
@@ -96,7 +98,8 @@ public final class ImageStore {
             hex = String(reference.dropFirst(7))
         } else if let name = try? ImageName(parsing: reference) {
             let rows = try database.query(
-                "SELECT image_id FROM image_tags WHERE repository = ? AND tag = ?", [.text(name.repository), .text(name.tag)])
+                "SELECT image_id FROM image_tags WHERE repository = ? AND tag = ?",
+                [.text(name.repository), .text(name.tag)])
             if let s = rows.first?["image_id"]?.string { return try Digest(parsing: s) }
         }
         guard hex.count >= 4, hex.count <= 64, hex.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
@@ -122,7 +125,9 @@ public final class ImageStore {
     /// - Returns: lines for the user (`Untagged: busybox:latest`, `Deleted: sha256:…`).
     /// - Throws: `ImageError.noSuchImage`, `.inUse` (naming the containers), `.multipleTags`.
     @discardableResult
-    public func remove(_ reference: String, force: Bool = false, isInUse: (Digest) -> [String] = { _ in [] }) throws -> [String] {
+    public func remove(_ reference: String, force: Bool = false, isInUse: (Digest) -> [String] = { _ in [] }) throws
+        -> [String]
+    {
         let lock = try lockImages()
         defer { close(lock) }
         let id = try resolveID(reference)
@@ -144,7 +149,8 @@ public final class ImageStore {
         try database.transaction {
             for t in untag {
                 let n = try ImageName(parsing: t)
-                try database.query("DELETE FROM image_tags WHERE repository = ? AND tag = ?", [.text(n.repository), .text(n.tag)])
+                try database.query(
+                    "DELETE FROM image_tags WHERE repository = ? AND tag = ?", [.text(n.repository), .text(n.tag)])
             }
             if deleteImage {
                 try database.query("DELETE FROM image_layers WHERE image_id = ?", [.text(id.description)])

@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
 import CArchive
 import CSkiff
 import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Applies tar entries one by one under a layer root fd; see `LayerUnpacker` for the rules.
 struct UnpackContext {
@@ -165,7 +166,10 @@ struct UnpackContext {
             rootfd, comps.joined(separator: "/"), UInt64(O_PATH | O_NOFOLLOW | O_CLOEXEC), 0,
             SK_RESOLVE_IN_ROOT | SK_RESOLVE_NO_MAGICLINKS)
         guard tfd >= 0 else {
-            throw bad(h, "hardlink target \"\(target)\" cannot be opened in the layer (\(errnoString(errno))); a link must follow its target in the tar")
+            throw bad(
+                h,
+                "hardlink target \"\(target)\" cannot be opened in the layer (\(errnoString(errno))); a link must follow its target in the tar"
+            )
         }
         defer { close(tfd) }
         var st = stat()
@@ -221,15 +225,17 @@ struct UnpackContext {
     func setOpaque(fd: Int32, _ h: EntryHeader) throws {
         let value: [UInt8] = [UInt8(ascii: "y")]
         let rc = value.withUnsafeBytes { c_fsetxattr(fd, "trusted.overlay.opaque", $0.baseAddress, 1, 0) }
-        guard rc == 0 else { throw bad(h, "cannot mark directory opaque (trusted.overlay.opaque): \(errnoString(errno))") }
+        guard rc == 0 else {
+            throw bad(h, "cannot mark directory opaque (trusted.overlay.opaque): \(errnoString(errno))")
+        }
     }
 
     mutating func whiteout(_ h: EntryHeader, name: String, parentfd: Int32, parent: [String]) throws {
         if name == ".wh..wh..opq" {
-            let value: [UInt8] = [UInt8(ascii: "y")]
-            let path = "/proc/self/fd/\(parentfd)"
-            let rc = value.withUnsafeBytes { c_setxattr(path, "trusted.overlay.opaque", $0.baseAddress, 1, 0) }
-            guard rc == 0 else { throw bad(h, "cannot mark directory opaque (setxattr trusted.overlay.opaque): \(errnoString(errno))") }
+            let dirfd = openat(parentfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            guard dirfd >= 0 else { throw bad(h, "cannot open the opaque directory: \(errnoString(errno))") }
+            defer { close(dirfd) }
+            try setOpaque(fd: dirfd, h)
             return
         }
         if name.hasPrefix(".wh..wh.") { return }  // other AUFS metadata (.wh..wh.plnk, …): ignored
@@ -247,7 +253,9 @@ struct UnpackContext {
             }
             return
         }
-        guard mknodat(parentfd, hidden, S_IFCHR, 0) == 0 else { throw bad(h, "mknodat whiteout: \(errnoString(errno))") }
+        guard mknodat(parentfd, hidden, S_IFCHR, 0) == 0 else {
+            throw bad(h, "mknodat whiteout: \(errnoString(errno))")
+        }
     }
 
     // MARK: Metadata
@@ -256,7 +264,8 @@ struct UnpackContext {
     /// redirect, metacopy) and is only ever set from whiteout entries.
     func allowed(_ key: String, _ h: EntryHeader) -> Bool {
         if key.hasPrefix("trusted.overlay.") {
-            logger.warning("dropping xattr \(key) of \(h.name) in \(archive): overlay xattrs are not accepted from layers")
+            logger.warning(
+                "dropping xattr \(key) of \(h.name) in \(archive): overlay xattrs are not accepted from layers")
             return false
         }
         return true
@@ -285,7 +294,8 @@ struct UnpackContext {
             let fd: Int32
             if let last = comps.last {
                 let parentfd = sk_openat2(
-                    rootfd, comps.dropLast().joined(separator: "/").isEmpty ? "." : comps.dropLast().joined(separator: "/"),
+                    rootfd,
+                    comps.dropLast().joined(separator: "/").isEmpty ? "." : comps.dropLast().joined(separator: "/"),
                     UInt64(O_PATH | O_DIRECTORY | O_CLOEXEC), 0, SK_RESOLVE_IN_ROOT | SK_RESOLVE_NO_MAGICLINKS)
                 guard parentfd >= 0 else { continue }
                 fd = openat(parentfd, last, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)

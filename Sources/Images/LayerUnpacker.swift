@@ -1,10 +1,11 @@
-#if canImport(Glibc)
-    import Glibc
-#endif
 import CArchive
 import CSkiff
 import Logging
 import OCI
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Unpacks OCI layer tars into directories, one per layer digest, for use as overlayfs lowerdirs.
 ///
@@ -45,7 +46,9 @@ public struct LayerUnpacker: Sendable {
             if rename(tmp, final) != 0 {
                 let e = errno
                 // Another process finished the same layer first: keep theirs.
-                guard e == EEXIST || e == ENOTEMPTY else { throw ImageError.system(call: "rename", path: tmp, errno: e) }
+                guard e == EEXIST || e == ENOTEMPTY else {
+                    throw ImageError.system(call: "rename", path: tmp, errno: e)
+                }
                 try FS.removeTree(tmp)
             }
         } catch {
@@ -96,7 +99,8 @@ struct EntryHeader {
         gid = gid_t(truncatingIfNeeded: archive_entry_gid(e))
         size = archive_entry_size(e)
         let mtime = timespec(tv_sec: archive_entry_mtime(e), tv_nsec: archive_entry_mtime_nsec(e))
-        let atime = archive_entry_atime_is_set(e) != 0
+        let atime =
+            archive_entry_atime_is_set(e) != 0
             ? timespec(tv_sec: archive_entry_atime(e), tv_nsec: archive_entry_atime_nsec(e)) : mtime
         times = [atime, mtime]
         hardlink = archive_entry_hardlink(e).map { String(cString: $0) }

@@ -12,9 +12,10 @@ let O_PATH: Int32 = 0o10000000
 let AT_EMPTY_PATH: Int32 = 0x1000
 
 // <sys/xattr.h> (glibc). These have plain C ABIs; declared here until the C shim exports them.
-@_silgen_name("setxattr")
-func c_setxattr(_ path: UnsafePointer<CChar>, _ name: UnsafePointer<CChar>, _ value: UnsafeRawPointer?, _ size: Int, _ flags: Int32) -> Int32
 @_silgen_name("lsetxattr")
-func c_lsetxattr(_ path: UnsafePointer<CChar>, _ name: UnsafePointer<CChar>, _ value: UnsafeRawPointer?, _ size: Int, _ flags: Int32) -> Int32
+func c_lsetxattr(
+    _ path: UnsafePointer<CChar>, _ name: UnsafePointer<CChar>, _ value: UnsafeRawPointer?, _ size: Int, _ flags: Int32
+) -> Int32
 @_silgen_name("fsetxattr")
-func c_fsetxattr(_ fd: Int32, _ name: UnsafePointer<CChar>, _ value: UnsafeRawPointer?, _ size: Int, _ flags: Int32) -> Int32
+func c_fsetxattr(_ fd: Int32, _ name: UnsafePointer<CChar>, _ value: UnsafeRawPointer?, _ size: Int, _ flags: Int32)
+    -> Int32

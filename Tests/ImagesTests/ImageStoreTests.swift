@@ -15,21 +15,27 @@ func makeUmociImage(_ sb: Sandbox, name: String = "app") throws -> String {
     try run(["umoci", "init", "--layout", layout])
     try run(["umoci", "new", "--image", layout + ":latest"])
     try run(["umoci", "unpack", "--image", layout + ":latest", bundle])
-    try run(["sh", "-ec", """
+    try run([
+        "sh", "-ec",
+        """
         cd \(bundle)/rootfs
         mkdir -p d sub/deep bin etc
         echo keep > keep; echo del > del; echo old > replace
         echo a > d/a; echo b > d/b; echo deep > sub/deep/file
         printf '#!/bin/sh\\n' > bin/tool; chmod 4755 bin/tool; chown 1000:1000 bin/tool
         chmod 0750 sub; mkfifo fifo
-        """])
+        """,
+    ])
     try run(["umoci", "repack", "--refresh-bundle", "--image", layout + ":latest", bundle])
-    try run(["sh", "-ec", """
+    try run([
+        "sh", "-ec",
+        """
         cd \(bundle)/rootfs
         rm del; echo new-content > replace; chmod 600 replace
         rm -rf d; mkdir d; echo c > d/c
         ln keep hard; ln -s keep sym; ln -s /etc/../keep abs
-        """])
+        """,
+    ])
     try run(["umoci", "repack", "--image", layout + ":latest", bundle])
     try run(["umoci", "config", "--image", layout + ":latest", "--config.cmd", "sh"])
     try run(["rm", "-rf", bundle])
@@ -38,7 +44,8 @@ func makeUmociImage(_ sb: Sandbox, name: String = "app") throws -> String {
 
 /// A listing of a tree: path, type, mode, owner, size, content hash, link target.
 func treeListing(_ root: String) throws -> String {
-    try python("""
+    try python(
+        """
         import os, sys, hashlib, stat
         root = sys.argv[1]
         for dirpath, dirs, files in os.walk(root):
@@ -95,7 +102,11 @@ func treeListing(_ root: String) throws -> String {
     let store = try sb.store()
     // Corrupt the largest blob (a layer) keeping its size.
     let blobs = try FileManager.default.contentsOfDirectory(atPath: layout + "/blobs/sha256")
-    let victim = try #require(blobs.max { (lstatOrNil(layout + "/blobs/sha256/" + $0)?.st_size ?? 0) < (lstatOrNil(layout + "/blobs/sha256/" + $1)?.st_size ?? 0) })
+    let victim = try #require(
+        blobs.max {
+            (lstatOrNil(layout + "/blobs/sha256/" + $0)?.st_size ?? 0)
+                < (lstatOrNil(layout + "/blobs/sha256/" + $1)?.st_size ?? 0)
+        })
     let path = layout + "/blobs/sha256/" + victim
     var bytes = try #require(FileManager.default.contents(atPath: path))
     bytes[bytes.count / 2] ^= 0xff
@@ -141,7 +152,9 @@ func treeListing(_ root: String) throws -> String {
     try store.load(path: layout, ref: "latest", tag: "custom/name:1.0")
     let names = Set(try store.list().compactMap(\.name))
     #expect(names == ["web-archive:v2", "example.com/team/web:v3", "custom/name:1.0"])
-    #expect(try FileManager.default.contentsOfDirectory(atPath: sb.root.path + "/tmp").isEmpty, "archive extraction is removed")
+    #expect(
+        try FileManager.default.contentsOfDirectory(atPath: sb.root.path + "/tmp").isEmpty,
+        "archive extraction is removed")
     #expect(ImageStore.splitLoadArgument(layout + ":v2") == (layout, "v2"))
     #expect(ImageStore.splitLoadArgument(layout) == (layout, nil))
 }

@@ -21,7 +21,9 @@ func unpackLayer(_ sb: Sandbox, _ tar: String, name: String = "layer") throws ->
     let longTarget = "/" + String(repeating: "t", count: 150)
     for format in ["PAX", "GNU"] {
         let tar = sb.dir + "/types-\(format).tar"
-        try buildTar(tar, format: format, """
+        try buildTar(
+            tar, format: format,
+            """
             add("etc", mode=0o750, uid=7, gid=8, mtime=1500000000)
             data("etc/passwd", b"root:x:0:0::/root:/bin/sh\\n", mode=0o644, mtime=1400000000)
             data("bin/su", b"\\x7fELF", mode=0o4755, uid=0, gid=0)
@@ -64,7 +66,9 @@ func unpackLayer(_ sb: Sandbox, _ tar: String, name: String = "layer") throws ->
     let sb = try Sandbox()
     defer { sb.cleanup() }
     let tar = sb.dir + "/wh.tar"
-    try buildTar(tar, """
+    try buildTar(
+        tar,
+        """
         data("etc/.wh.shadow", b"")
         add("var/cache")
         data("var/cache/.wh..wh..opq", b"")
@@ -92,7 +96,9 @@ func unpackLayer(_ sb: Sandbox, _ tar: String, name: String = "layer") throws ->
 
 /// Everything under `dir` except `exclude`, as `find` lists it with types and sizes.
 func snapshot(_ dir: String, excluding exclude: String) throws -> String {
-    try run(["find", dir, "-path", exclude + "/*", "-prune", "-o", "-path", exclude, "-o", "-printf", "%p %y %s %m %n\\n"])
+    try run([
+        "find", dir, "-path", exclude + "/*", "-prune", "-o", "-path", exclude, "-o", "-printf", "%p %y %s %m %n\\n",
+    ])
 }
 
 @Test func entriesCannotEscapeTheLayer() throws {
@@ -106,21 +112,42 @@ func snapshot(_ dir: String, excluding exclude: String) throws -> String {
     let cases: [(String, String)] = [
         ("dotdot", #"data("../../../../escape", b"x"); data("a/../../../../escape2", b"x")"#),
         ("absolute", #"data("\#(canary)/x", b"x"); data("/\#(sb.dir.dropFirst())/outside", b"pwned")"#),
-        ("symlink-root", #"add("evil", tarfile.SYMTYPE, linkname="/"); data("evil\#(canary)/x", b"x"); data("evil\#(sb.dir)/outside", b"pwned")"#),
-        ("symlink-chain", #"add("a", tarfile.SYMTYPE, linkname="../../../../.."); add("b", tarfile.SYMTYPE, linkname="a/a/.."); data("b\#(sb.dir)/outside", b"pwned"); data("a/outside", b"p")"#),
+        (
+            "symlink-root",
+            #"add("evil", tarfile.SYMTYPE, linkname="/"); data("evil\#(canary)/x", b"x"); data("evil\#(sb.dir)/outside", b"pwned")"#
+        ),
+        (
+            "symlink-chain",
+            #"add("a", tarfile.SYMTYPE, linkname="../../../../.."); add("b", tarfile.SYMTYPE, linkname="a/a/.."); data("b\#(sb.dir)/outside", b"pwned"); data("a/outside", b"p")"#
+        ),
         ("symlink-final", #"add("f", tarfile.SYMTYPE, linkname="\#(sb.dir)/outside"); data("f", b"pwned")"#),
-        ("dir-replaced", #"add("d"); data("d/ok", b"1"); add("d", tarfile.SYMTYPE, linkname="/"); data("d\#(canaryDir)/x", b"pwned"); add("d/sub")"#),
-        ("dotdot-linknames", #"add("../../x", tarfile.SYMTYPE, linkname="/"); add("../../x/../y", tarfile.SYMTYPE, linkname="../.."); data("y/z", b"pwned"); add("h", tarfile.LNKTYPE, linkname="../../x/../y/z")"#),
-        ("hardlink-to-symlink", #"add("s", tarfile.SYMTYPE, linkname="\#(sb.dir)/outside"); add("h", tarfile.LNKTYPE, linkname="s"); data("h", b"pwned")"#),
+        (
+            "dir-replaced",
+            #"add("d"); data("d/ok", b"1"); add("d", tarfile.SYMTYPE, linkname="/"); data("d\#(canaryDir)/x", b"pwned"); add("d/sub")"#
+        ),
+        (
+            "dotdot-linknames",
+            #"add("../../x", tarfile.SYMTYPE, linkname="/"); add("../../x/../y", tarfile.SYMTYPE, linkname="../.."); data("y/z", b"pwned"); add("h", tarfile.LNKTYPE, linkname="../../x/../y/z")"#
+        ),
+        (
+            "hardlink-to-symlink",
+            #"add("s", tarfile.SYMTYPE, linkname="\#(sb.dir)/outside"); add("h", tarfile.LNKTYPE, linkname="s"); data("h", b"pwned")"#
+        ),
     ]
     let failing: [(String, String)] = [
         ("hardlink-outside", #"add("h", tarfile.LNKTYPE, linkname="../../../../outside")"#),
         ("hardlink-abs", #"add("h", tarfile.LNKTYPE, linkname="\#(sb.dir)/outside")"#),
-        ("hardlink-via-symlink", #"add("e", tarfile.SYMTYPE, linkname="\#(sb.dir)"); add("h", tarfile.LNKTYPE, linkname="e/outside")"#),
+        (
+            "hardlink-via-symlink",
+            #"add("e", tarfile.SYMTYPE, linkname="\#(sb.dir)"); add("h", tarfile.LNKTYPE, linkname="e/outside")"#
+        ),
         ("hardlink-dir", #"add("d"); add("h", tarfile.LNKTYPE, linkname="d")"#),
         ("root-file", #"data(".", b"x")"#),
         // A symlink to a directory outside: resolved in-root it dangles, so writing through it fails.
-        ("dir-replaced-dangling", #"add("d"); add("d", tarfile.SYMTYPE, linkname="\#(canaryDir)"); data("d/x", b"pwned")"#),
+        (
+            "dir-replaced-dangling",
+            #"add("d"); add("d", tarfile.SYMTYPE, linkname="\#(canaryDir)"); data("d/x", b"pwned")"#
+        ),
     ]
     for (name, spec) in cases + failing { try buildTar(sb.root.layersDir + "/\(name).tar", spec) }
     let before = try snapshot(sb.dir, excluding: sb.root.layersDir)
@@ -138,7 +165,8 @@ func snapshot(_ dir: String, excluding exclude: String) throws -> String {
         }
         #expect(lstatOrNil(canary) == nil, "\(name) created \(canary)")
         #expect(fileText(sb.dir + "/outside") == "secret", "\(name) changed a file outside the layer")
-        #expect(try snapshot(sb.dir, excluding: sb.root.layersDir) == before, "\(name) changed the tree outside the layer")
+        #expect(
+            try snapshot(sb.dir, excluding: sb.root.layersDir) == before, "\(name) changed the tree outside the layer")
     }
     // The escapes landed inside the layers instead.
     #expect(fileText(sb.root.layersDir + "/symlink-root" + canary + "/x") == "x")

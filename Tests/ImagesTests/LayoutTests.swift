@@ -8,7 +8,8 @@ import Testing
 /// Writes an OCI layout at `dir` with one layer made from `tar`, compressed with `compression`
 /// (`gzip`, `zstd` or `none`), ref `latest`. `diffID` overrides the config's diff_id.
 func makeLayout(_ dir: String, tar: String, compression: String, diffID: String? = nil) throws {
-    try python("""
+    try python(
+        """
         import sys, os, json, hashlib, subprocess
         out, tar, comp, override = sys.argv[1:5]
         os.makedirs(out + "/blobs/sha256")
@@ -79,7 +80,8 @@ func makeLayout(_ dir: String, tar: String, compression: String, diffID: String?
 
 @Test func loadsTheBusyboxImage() throws {
     guard requireRoot("loadsTheBusyboxImage") else { return }
-    let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
     let layout = repo + "/images/busybox/out/busybox"
     guard lstatOrNil(layout + "/index.json") != nil else {
         print("skipping loadsTheBusyboxImage: run images/busybox/build first")

@@ -27,7 +27,9 @@ func run(_ argv: [String], stdin: String? = nil) throws -> String {
     let e = err.fileHandleForReading.readDataToEndOfFile()
     p.waitUntilExit()
     guard p.terminationStatus == 0 else {
-        throw TestFailure("\(argv.prefix(3).joined(separator: " ")) exited \(p.terminationStatus): \(String(decoding: e, as: UTF8.self))")
+        throw TestFailure(
+            "\(argv.prefix(3).joined(separator: " ")) exited \(p.terminationStatus): \(String(decoding: e, as: UTF8.self))"
+        )
     }
     return String(decoding: o, as: UTF8.self)
 }
@@ -107,7 +109,9 @@ func fileText(_ path: String) -> String? {
 }
 
 @_silgen_name("lgetxattr")
-func test_lgetxattr(_ path: UnsafePointer<CChar>, _ name: UnsafePointer<CChar>, _ value: UnsafeMutableRawPointer?, _ size: Int) -> Int
+func test_lgetxattr(
+    _ path: UnsafePointer<CChar>, _ name: UnsafePointer<CChar>, _ value: UnsafeMutableRawPointer?, _ size: Int
+) -> Int
 
 /// An xattr value as a String, nil when absent.
 func xattr(_ path: String, _ name: String) -> String? {
