@@ -14,6 +14,7 @@ public struct ResolvedImage: Sendable {
     public let names: [String]
     /// Digest of the manifest.
     public let manifestDigest: Digest
+    /// The image manifest (`manifest.md`): config and layer descriptors.
     public let manifest: ImageManifest
     /// Execution defaults (`config.Env`, `Cmd`, `Entrypoint`, `User`, `WorkingDir`) and rootfs.
     public let configuration: ImageConfiguration
@@ -31,8 +32,11 @@ public struct ResolvedImage: Sendable {
 /// Mutations (`load`, `remove`) take an exclusive `flock` on `<root>/images.lock`, so two `skiff`
 /// processes never unpack or collect the same layer at once. Not thread-safe (like `Database`).
 public final class ImageStore {
+    /// The state root whose `blobs/` and `layers/` it owns.
     public let root: StateRoot
+    /// The state database holding the `images`, `image_layers` and `image_tags` tables.
     public let database: Database
+    /// The blob store (manifests, configs, compressed layers).
     public let content: ContentStore
     let unpacker: LayerUnpacker
     let logger: Logger

@@ -27,6 +27,7 @@ public struct LayerUnpacker: Sendable {
 
     let logger: Logger
 
+    /// - Parameter logger: receives warnings about skipped xattrs and entries.
     public init(logger: Logger = Logger(label: "skiff.images.unpack")) { self.logger = logger }
 
     /// Unpacks the layer blob at `blobPath` into `layersDir/<digest hex>` unless that directory

@@ -7,11 +7,13 @@ import Testing
 
 /// Writes an OCI layout at `dir` with one layer made from `tar`, compressed with `compression`
 /// (`gzip`, `zstd` or `none`), ref `latest`. `diffID` overrides the config's diff_id.
-func makeLayout(_ dir: String, tar: String, compression: String, diffID: String? = nil) throws {
+/// With `nested`, index.json points at an image index listing linux/arm64 (a manifest that is not
+/// in the layout) before linux/amd64.
+func makeLayout(_ dir: String, tar: String, compression: String, diffID: String? = nil, nested: Bool = false) throws {
     try python(
         """
         import sys, os, json, hashlib, subprocess
-        out, tar, comp, override = sys.argv[1:5]
+        out, tar, comp, override, nested = sys.argv[1:6]
         os.makedirs(out + "/blobs/sha256")
         def put(b):
             h = hashlib.sha256(b).hexdigest()
@@ -30,11 +32,18 @@ func makeLayout(_ dir: String, tar: String, compression: String, diffID: String?
                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
                "layers": [{"mediaType": mt, "digest": ld, "size": ls}]}
         md, ms = put(json.dumps(man).encode())
-        idx = {"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-               "digest": md, "size": ms, "annotations": {"org.opencontainers.image.ref.name": "latest"}}]}
+        top = {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms}
+        if nested == "1":
+            other = {"mediaType": top["mediaType"], "digest": "sha256:" + "1" * 64, "size": 10,
+                     "platform": {"architecture": "arm64", "os": "linux"}}
+            mine = dict(top, platform={"architecture": "amd64", "os": "linux"})
+            nd, ns = put(json.dumps({"schemaVersion": 2, "manifests": [other, mine]}).encode())
+            top = {"mediaType": "application/vnd.oci.image.index.v1+json", "digest": nd, "size": ns}
+        top["annotations"] = {"org.opencontainers.image.ref.name": "latest"}
+        idx = {"schemaVersion": 2, "manifests": [top]}
         open(out + "/index.json", "w").write(json.dumps(idx))
         open(out + "/oci-layout", "w").write('{"imageLayoutVersion": "1.0.0"}')
-        """, [dir, tar, compression, diffID ?? ""])
+        """, [dir, tar, compression, diffID ?? "", nested ? "1" : "0"])
 }
 
 @Test func loadsGzipZstdAndPlainLayers() throws {
@@ -57,6 +66,22 @@ func makeLayout(_ dir: String, tar: String, compression: String, diffID: String?
     }
     // Only the last manifest's layer is still referenced; the others were collected.
     #expect(try FileManager.default.contentsOfDirectory(atPath: sb.root.layersDir).count == 1)
+}
+
+@Test func nestedIndexPicksTheHostPlatform() throws {
+    guard requireRoot("nestedIndexPicksTheHostPlatform") else { return }
+    #if arch(x86_64)
+        let sb = try Sandbox()
+        defer { sb.cleanup() }
+        let tar = sb.dir + "/l.tar"
+        try buildTar(tar, #"data("hello", b"amd64")"#)
+        try makeLayout(sb.dir + "/multi", tar: tar, compression: "gzip", nested: true)
+        let image = try #require(try sb.store().load(path: sb.dir + "/multi").first)
+        #expect(image.names == ["multi:latest"])
+        #expect(fileText((image.layerDirectories.last ?? "") + "/hello") == "amd64")
+    #else
+        print("skipping nestedIndexPicksTheHostPlatform: the fixture's host manifest is linux/amd64")
+    #endif
 }
 
 @Test func diffIDMismatchIsRefused() throws {
