@@ -43,10 +43,7 @@ enum ContainerInit {
     private static func setup(_ plan: LaunchPlan, syncFD: Int32, ttySocket: Int32, stdio: [Int32]) throws {
         umask(0o022)
         _ = setsid()
-        for fd in plan.cgroupProcs {
-            try Files.write(fd: fd, Array("0".utf8), path: "cgroup.procs")
-            close(fd)
-        }
+        for fd in plan.cgroupProcs { close(fd) }
         try check(sk_unshare(plan.unshareFlags), "unshare", "namespaces")
         // Our copy of the host's mounts: receive host mount events, never send ours back.
         try check(mount(nil, "/", nil, UInt(MS_REC | MS_SLAVE), nil), "mount", "/ (make rslave)")
@@ -99,6 +96,14 @@ enum ContainerInit {
                 try check(dup2(fd, Int32(target)), "dup2", "stdio \(target)")
             }
         }
+
+        // The monitor moves us into the workload cgroup while we set up (a v1 cgroup migration
+        // waits for an RCU grace period, ~10 ms); wait for it, then make that cgroup our
+        // cgroup namespace root, before anything of the workload runs.
+        var go: UInt8 = 0
+        guard retryEINTR({ read(plan.cgroupGate, &go, 1) }) == 1, go == UInt8(ascii: "G") else { _exit(125) }
+        close(plan.cgroupGate)
+        try check(sk_unshare(SK_CLONE_NEWCGROUP), "unshare", "CLONE_NEWCGROUP")
 
         var groups = user.additionalGids.map { gid_t($0) }
         try check(setgroups(groups.count, &groups), "setgroups", "\(user.additionalGids)")

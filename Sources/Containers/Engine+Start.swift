@@ -143,7 +143,8 @@ extension Engine {
             throw SkiffError("cannot open the container's cgroup.procs: \(error)")
         }
 
-        var flags = SK_CLONE_NEWNS | SK_CLONE_NEWUTS | SK_CLONE_NEWIPC | SK_CLONE_NEWCGROUP
+        // CLONE_NEWCGROUP comes later, once the child is in its cgroup (see ContainerInit).
+        var flags = SK_CLONE_NEWNS | SK_CLONE_NEWUTS | SK_CLONE_NEWIPC
         let ownNet = r.settings.network != "host"
         if ownNet { flags |= SK_CLONE_NEWNET }
         guard let process = spec.process else { throw SkiffError("container \(r.name) has no process in its spec") }

@@ -26,6 +26,9 @@ struct LaunchPlan {
     var tty: Bool
     var consoleSize: (rows: UInt16, cols: UInt16)?
     var useInit: Bool
-    /// Open `cgroup.procs` files (O_WRONLY) of the workload cgroup, one per hierarchy.
+    /// Open `cgroup.procs` files (O_WRONLY) of the workload cgroup, one per hierarchy; the
+    /// monitor writes the child's PID to them while the child sets up its root.
     var cgroupProcs: [Int32]
+    /// Read end of the pipe on which the monitor says the child has joined its cgroups (set by `Launcher`).
+    var cgroupGate: Int32 = -1
 }

@@ -40,17 +40,43 @@ enum Launcher {
         if plan.tty {
             try check(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sock), "socketpair", "pty handoff")
         }
+        var gate: [Int32] = [-1, -1]
+        try check(pipe2(&gate, O_CLOEXEC), "pipe2", "cgroup gate")
+        var plan = plan
+        plan.cgroupGate = gate[0]
         try check(sk_unshare(SK_CLONE_NEWPID), "unshare", "CLONE_NEWPID", hint: "the kernel must support PID namespaces")
         let pid = fork()
         if pid < 0 { throw SysError("fork", "container init") }
         if pid == 0 {
             close(sync[0])
+            close(gate[1])
             if plan.tty { close(sock[0]) }
             _ = sk_set_pdeathsig(SIGKILL)
             ContainerInit.run(plan, syncFD: sync[1], ttySocket: sock[1], stdio: stdio)
         }
         close(sync[1])
-        for fd in plan.cgroupProcs { close(fd) }
+        close(gate[0])
+        // Join the child to its cgroups while it mounts its root; it waits for "G" before exec.
+        var joinError: SysError? = nil
+        for fd in plan.cgroupProcs {
+            if joinError == nil {
+                do { try Files.write(fd: fd, Array(String(pid).utf8), path: "cgroup.procs") } catch let e as SysError {
+                    joinError = e
+                } catch {}
+            }
+            close(fd)
+        }
+        if let joinError {
+            close(gate[1])
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            _ = retryEINTR { waitpid(pid, &status, 0) }
+            close(sync[0])
+            throw StartError(message: "cannot move the container into its cgroup: \(joinError)", exitCode: 125)
+        }
+        var go = UInt8(ascii: "G")
+        _ = write(gate[1], &go, 1)
+        close(gate[1])
         var master: Int32? = nil
         if plan.tty {
             close(sock[1])
