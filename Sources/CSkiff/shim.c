@@ -19,6 +19,7 @@
 #include <linux/openat2.h>
 #include <sys/random.h>
 #include <sys/sysmacros.h>
+#include <sys/xattr.h>
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -258,3 +259,9 @@ int sk_thread_count(void) {
 long sk_getrandom(void *buf, unsigned long len) { return (long)getrandom(buf, len, 0); }
 int sk_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
 unsigned long sk_makedev(unsigned int major, unsigned int minor) { return (unsigned long)makedev(major, minor); }
+int sk_lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags) {
+    return lsetxattr(path, name, value, size, flags);
+}
+int sk_fsetxattr(int fd, const char *name, const void *value, size_t size, int flags) {
+    return fsetxattr(fd, name, value, size, flags);
+}

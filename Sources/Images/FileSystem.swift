@@ -1,4 +1,5 @@
 import CSkiff
+import LinuxSys
 import OCI
 
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 import CArchive
 import CSkiff
+import LinuxSys
 import Logging
 
 #if canImport(Glibc)
@@ -212,7 +213,7 @@ struct UnpackContext {
         if !h.xattrs.isEmpty {
             let path = "/proc/self/fd/\(parentfd)/\(name)"
             for (key, value) in h.xattrs where allowed(key, h) {
-                let rc = value.withUnsafeBytes { c_lsetxattr(path, key, $0.baseAddress, value.count, 0) }
+                let rc = value.withUnsafeBytes { sk_lsetxattr(path, key, $0.baseAddress, value.count, 0) }
                 if rc != 0 { try xattrFailed(h, key) }
             }
         }
@@ -224,7 +225,7 @@ struct UnpackContext {
     /// Sets `trusted.overlay.opaque=y` on an open directory.
     func setOpaque(fd: Int32, _ h: EntryHeader) throws {
         let value: [UInt8] = [UInt8(ascii: "y")]
-        let rc = value.withUnsafeBytes { c_fsetxattr(fd, "trusted.overlay.opaque", $0.baseAddress, 1, 0) }
+        let rc = value.withUnsafeBytes { sk_fsetxattr(fd, "trusted.overlay.opaque", $0.baseAddress, 1, 0) }
         guard rc == 0 else {
             throw bad(h, "cannot mark directory opaque (trusted.overlay.opaque): \(errnoString(errno))")
         }
@@ -273,7 +274,7 @@ struct UnpackContext {
 
     func setXattrs(_ h: EntryHeader, fd: Int32) throws {
         for (key, value) in h.xattrs where allowed(key, h) {
-            let rc = value.withUnsafeBytes { c_fsetxattr(fd, key, $0.baseAddress, value.count, 0) }
+            let rc = value.withUnsafeBytes { sk_fsetxattr(fd, key, $0.baseAddress, value.count, 0) }
             if rc != 0 { try xattrFailed(h, key) }
         }
     }

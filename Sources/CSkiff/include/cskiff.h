@@ -5,6 +5,7 @@
 #ifndef CSKIFF_H
 #define CSKIFF_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <signal.h>
@@ -82,6 +83,10 @@ int sk_reset_signals(void);
 
 /* statfs f_flags for remounts (ST_* / MS_* compatible). */
 long sk_statfs_flags(const char *path);
+
+/* lsetxattr(2), fsetxattr(2) (<sys/xattr.h> is not in Swift's Glibc module). */
+int sk_lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags);
+int sk_fsetxattr(int fd, const char *name, const void *value, size_t size, int flags);
 
 /* pipe2(2) (glibc: _GNU_SOURCE) and makedev(3). */
 int sk_pipe2(int fds[2], int flags);
