@@ -86,7 +86,7 @@ extension Engine {
             _ = retryEINTR { waitpid(child, &st, 0) }
             throw Launcher.failure(report, command: first, waitStatus: st)
         }
-        let output: OutputMode = master >= 0 ? .terminal(master: master, stdin: req.interactive) : .inherit
+        let output: OutputMode = master >= 0 ? .terminal(master: master, stdin: req.interactive, log: nil) : .inherit
         let status = Monitor.wait(pid: child, signalFD: sigfd, output: output)
         return Processes.exitCode(waitStatus: status)
     }

@@ -17,17 +17,36 @@ extension Engine {
         var r = record
         let stdinFD: Int32 = r.settings.interactive ? 0 : open("/dev/null", O_RDONLY | O_CLOEXEC)
         let sigfd = try Monitor.signalFD()
+        // A container that outlives its run keeps a log, as with -d; with --rm the workload
+        // writes straight to our stdout/stderr (nothing to relay on the hot path).
+        let writer = r.settings.autoRemove ? nil : try LogWriter(path: logPath(r.id))
+        var out: [Int32] = [-1, -1]
+        var err: [Int32] = [-1, -1]
         let launched: Launched
         do {
             let plan = try prepare(&r)
-            launched = try Launcher.launch(plan, stdio: [stdinFD, 1, 2])
+            var stdio: [Int32] = [stdinFD, 1, 2]
+            if writer != nil && !plan.tty {
+                try check(pipe2(&out, O_CLOEXEC), "pipe2", "stdout")
+                try check(pipe2(&err, O_CLOEXEC), "pipe2", "stderr")
+                stdio = [stdinFD, out[1], err[1]]
+            }
+            launched = try Launcher.launch(plan, stdio: stdio)
+            if out[1] >= 0 {
+                close(out[1])
+                close(err[1])
+            }
         } catch {
             failStart(r, error)
             throw error
         }
         try markRunning(&r, launched)
-        let output: OutputMode =
-            launched.ttyMaster.map { .terminal(master: $0, stdin: r.settings.interactive) } ?? .inherit
+        var output = OutputMode.inherit
+        if let master = launched.ttyMaster {
+            output = .terminal(master: master, stdin: r.settings.interactive, log: writer)
+        } else if let writer, out[0] >= 0 {
+            output = .pipes(stdout: out[0], stderr: err[0], log: writer, echo: true)
+        }
         let status = Monitor.wait(pid: launched.pid, signalFD: sigfd, output: output)
         return finish(r, waitStatus: status)
     }
@@ -100,7 +119,8 @@ extension Engine {
             try? Files.write(fd: ready, [UInt8(ascii: "O")])
             close(ready)
             let output: OutputMode =
-                launched.ttyMaster.map { .log(writer, stdout: $0, stderr: nil) } ?? .log(writer, stdout: out[0], stderr: err[0])
+                launched.ttyMaster.map { .pipes(stdout: $0, stderr: nil, log: writer, echo: false) }
+                ?? .pipes(stdout: out[0], stderr: err[0], log: writer, echo: false)
             let status = Monitor.wait(pid: launched.pid, signalFD: sigfd, output: output)
             _ = finish(r, waitStatus: status)
             _exit(0)

@@ -7,12 +7,14 @@ import LinuxSys
 
 /// Where the workload's output goes while the monitor waits for it.
 enum OutputMode {
-    /// Foreground without a terminal: the workload writes straight to the caller's stdout/stderr.
+    /// The workload writes straight to the caller's stdout/stderr (foreground `--rm`, exec).
     case inherit
-    /// Foreground with a terminal: relay the caller's terminal ⇄ pty master.
-    case terminal(master: Int32, stdin: Bool)
-    /// Detached: read the workload's pipes (or pty master) into the log.
-    case log(LogWriter, stdout: Int32, stderr: Int32?)
+    /// Foreground with a terminal: relay the caller's terminal ⇄ pty master, and copy the output
+    /// to the log when there is one.
+    case terminal(master: Int32, stdin: Bool, log: LogWriter?)
+    /// Read the workload's pipes (or pty master as `stdout`) into the log; with `echo`, also copy
+    /// them to the caller's stdout/stderr (a foreground container that keeps its log).
+    case pipes(stdout: Int32, stderr: Int32?, log: LogWriter, echo: Bool)
 }
 
 /// Supervises a running container's PID 1: relays I/O, forwards signals, and returns the wait
@@ -40,18 +42,23 @@ enum Monitor {
         var streams: [Int32: String] = [:]
         var writer: LogWriter?
         var master: Int32 = -1
+        var echo = false
         switch output {
         case .inherit: break
-        case .terminal(let m, let stdin):
+        case .terminal(let m, let stdin, let log):
             master = m
+            writer = log
+            echo = true
             fds.append(pollfd(fd: m, events: Int16(POLLIN), revents: 0))
+            streams[m] = "stdout"
             if stdin { fds.append(pollfd(fd: 0, events: Int16(POLLIN), revents: 0)) }
             if isatty(0) != 0 {
                 rawMode = sk_make_raw(0, &saved) == 0
                 copyWindowSize(to: m)
             }
-        case .log(let w, let out, let err):
-            writer = w
+        case .pipes(let out, let err, let log, let e):
+            writer = log
+            echo = e
             fds.append(pollfd(fd: out, events: Int16(POLLIN), revents: 0))
             streams[out] = "stdout"
             if let err {
@@ -106,11 +113,11 @@ enum Monitor {
                 }
                 if p.fd == 0 {
                     try? Files.write(fd: master, Array(buf[0..<count]))
-                } else if p.fd == master, writer == nil {
-                    try? Files.write(fd: 1, Array(buf[0..<count]))
-                } else if let writer {
-                    writer.append(buf[0..<count], stream: streams[p.fd] ?? "stdout")
+                    continue
                 }
+                let stream = streams[p.fd] ?? "stdout"
+                if echo { try? Files.write(fd: stream == "stderr" ? 2 : 1, Array(buf[0..<count])) }
+                writer?.append(buf[0..<count], stream: stream)
             }
         }
         writer?.flush()
