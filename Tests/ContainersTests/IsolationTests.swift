@@ -1,0 +1,136 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What a workload sees inside: its own PID, UTS, network and mount namespaces, a minimal /dev,
+/// a read-only /sys and the generated /etc files.
+@Suite(.enabled(if: Harness.available, "needs root and a skiff binary (SKIFF_TEST_BIN)"))
+struct IsolationTests {
+    init() throws { try Harness.setUp() }
+
+    @Test func workloadIsPID1() async {
+        let r = await skiff("run", "--rm", "busybox", "ps", "-o", "pid,comm")
+        #expect(r.code == 0, "\(r)")
+        let rows = r.lines.dropFirst().map { $0.split(separator: " ").map(String.init) }
+        #expect(rows.count == 1, "only the workload is visible: \(r)")
+        #expect(rows.first == ["1", "ps"], "\(r)")
+    }
+
+    @Test func defaultHostnameIsShortID() async throws {
+        let name = uniqueName("host")
+        let r = await skiff("run", "--name", name, "busybox", "sh", "-c", "hostname; cat /etc/hostname; echo $HOSTNAME")
+        #expect(r.code == 0, "\(r)")
+        let id = (try? await facts(name).id) ?? "(inspect failed)"
+        await cleanup(name)
+        #expect(r.lines == [String(id.prefix(12)), String(id.prefix(12)), String(id.prefix(12))], "\(r)")
+    }
+
+    @Test func hostnameFlag() async {
+        let r = await skiff(
+            "run", "--rm", "--hostname", "x", "busybox", "sh", "-c", "hostname; cat /etc/hostname; grep -c x /etc/hosts"
+        )
+        #expect(r.code == 0, "\(r)")
+        #expect(r.lines.prefix(2) == ["x", "x"], "\(r)")
+    }
+
+    @Test func networkNoneHasOnlyLoopbackUp() async {
+        let r = await skiff("run", "--rm", "--network", "none", "busybox", "ip", "-o", "link")
+        #expect(r.code == 0, "\(r)")
+        #expect(r.lines.count == 1, "only lo: \(r)")
+        #expect(r.stdout.contains("lo:") && r.stdout.contains(",UP"), "\(r)")
+        // The default is none too.
+        let d = await skiff("run", "--rm", "busybox", "ip", "-o", "link")
+        #expect(d.lines.count == 1, "\(d)")
+        // And loopback works.
+        let ping = await skiff("run", "--rm", "busybox", "ping", "-c", "1", "-W", "2", "127.0.0.1")
+        #expect(ping.code == 0, "\(ping)")
+    }
+
+    @Test func networkHostSeesHostInterfaces() async throws {
+        let host = try FileManager.default.contentsOfDirectory(atPath: "/sys/class/net").sorted()
+        let r = await skiff("run", "--rm", "--network", "host", "busybox", "ls", "/sys/class/net")
+        #expect(r.code == 0, "\(r)")
+        let inside = r.stdout.split(whereSeparator: { $0 == "\n" || $0 == " " }).map(String.init).sorted()
+        #expect(inside == host, "\(r)")
+        #expect(host.count > 1, "host has only lo; the check is weak")
+    }
+
+    /// The host's root is not reachable through /proc/1/root (PID 1 is the workload) and a file
+    /// that exists only on the host is invisible.
+    @Test func hostRootIsUnreachable() async throws {
+        let marker = "skiff-test-marker-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        _ = FileManager.default.createFile(atPath: "/tmp/" + marker, contents: Data("host\n".utf8))
+        _ = FileManager.default.createFile(atPath: "/" + marker, contents: Data("host\n".utf8))
+        defer {
+            unlink("/tmp/" + marker)
+            unlink("/" + marker)
+        }
+        let r = await skiff(
+            "run", "--rm", "busybox", "sh", "-c",
+            "ls -a /proc/1/root/; echo ---; ls /tmp/\(marker) /\(marker) /proc/1/root/\(marker) /proc/1/root/tmp/\(marker) 2>&1; echo ---; readlink /proc/1/root"
+        )
+        let parts = r.stdout.components(separatedBy: "---\n")
+        try #require(parts.count == 3, "\(r)")
+        let listed = parts[0].split(separator: "\n").map(String.init)
+        #expect(listed.contains("bin") && listed.contains("etc"), "\(r)")
+        #expect(!listed.contains(marker), "host / is visible: \(r)")
+        #expect(!parts[0].contains("work"), "host / is visible: \(r)")
+        #expect(parts[1].components(separatedBy: "No such file").count - 1 == 4, "marker visible inside: \(r)")
+        #expect(parts[2].trimmingCharacters(in: .whitespacesAndNewlines) == "/", "\(r)")
+    }
+
+    @Test func devHasTheStandardNodes() async {
+        let r = await skiff(
+            "run", "--rm", "busybox", "sh", "-c",
+            "ls -a /dev; echo ---; stat -c '%F %t,%T' /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty")
+        #expect(r.code == 0, "\(r)")
+        let parts = r.stdout.components(separatedBy: "---\n")
+        let listed = Set(parts[0].split(separator: "\n").map(String.init))
+        for n in [
+            "null", "zero", "full", "random", "urandom", "tty", "ptmx", "pts", "shm", "mqueue", "fd", "stdin", "stdout",
+            "stderr",
+        ] {
+            #expect(listed.contains(n), "/dev/\(n) missing: \(r)")
+        }
+        let stats = parts.count > 1 ? parts[1].split(separator: "\n").map(String.init) : []
+        #expect(stats.first == "character special file 1,3", "/dev/null is not char 1,3: \(r)")
+        #expect(stats == ["1,3", "1,5", "1,7", "1,8", "1,9", "5,0"].map { "character special file " + $0 }, "\(r)")
+        // Host devices are not there.
+        #expect(!listed.contains("sda") && !listed.contains("kmsg") && !listed.contains("mem"), "\(r)")
+        // /dev/null works.
+        let w = await skiff(
+            "run", "--rm", "busybox", "sh", "-c", "echo x > /dev/null && head -c 4 /dev/zero | od -An -tx1")
+        #expect(w.code == 0, "\(w)")
+        #expect(w.out == "00 00 00 00", "\(w)")
+    }
+
+    @Test func sysIsReadOnly() async {
+        let r = await skiff(
+            "run", "--rm", "busybox", "sh", "-c", "grep ' /sys ' /proc/mounts; touch /sys/skiff-escape; echo rc=$?")
+        #expect(r.stdout.contains("sysfs /sys sysfs ro"), "\(r)")
+        #expect(r.stdout.contains("rc=1"), "\(r)")
+        #expect(r.stderr.contains("Read-only file system"), "\(r)")
+    }
+
+    @Test func etcFilesExist() async {
+        let r = await skiff(
+            "run", "--rm", "busybox", "sh", "-c",
+            "cat /etc/hostname /etc/hosts /etc/resolv.conf >/dev/null && grep -c localhost /etc/hosts")
+        #expect(r.code == 0, "\(r)")
+        #expect((Int(r.out) ?? 0) >= 1, "\(r)")
+    }
+
+    /// The container's writes land in its own upperdir, never in the image: a second container
+    /// from the same image does not see them.
+    @Test func writesDoNotLeakIntoTheImage() async {
+        let marker = "leak-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        let a = await skiff("run", "--rm", "busybox", "sh", "-c", "echo x > /\(marker) && rm /bin/ls && echo written")
+        #expect(a.out == "written", "\(a)")
+        let b = await skiff(
+            "run", "--rm", "busybox", "sh", "-c", "ls /\(marker) 2>/dev/null; test -e /bin/ls && echo ls-present")
+        #expect(b.out == "ls-present", "\(b)")
+    }
+}
