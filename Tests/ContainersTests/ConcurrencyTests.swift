@@ -46,3 +46,24 @@ struct ConcurrencyTests {
         for (i, n) in names.enumerated() { await expectNoTrace(name: n, id: ids[i], pid: pids[i]) }
     }
 }
+
+@Suite(.enabled(if: Harness.available, "needs root and a skiff binary (SKIFF_TEST_BIN)"))
+struct GeneratedNameTests {
+    init() throws { try Harness.setUp() }
+
+    /// Containers without --name get generated names; parallel runs must never fail because two
+    /// of them drew the same one (Docker retries on a conflict). Probabilistic: 16 parallel
+    /// creates from a space of a few hundred names.
+    @Test func parallelUnnamedCreatesAllSucceed() async {
+        let results = await withTaskGroup(of: Output.self) { group in
+            for _ in 0..<16 { group.addTask { await skiff("create", "busybox", "true") } }
+            var all: [Output] = []
+            for await r in group { all.append(r) }
+            return all
+        }
+        for r in results {
+            #expect(r.code == 0, "\(r)")
+            if r.code == 0 { _ = await skiff("rm", r.out) }
+        }
+    }
+}
