@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -54,6 +55,32 @@ int sk_exec_path(const char *file, char *const argv[], char *const envp[], const
     }
     errno = best;
     return -1;
+}
+
+int sk_set_cmdline(const char *title) {
+    FILE *f = fopen("/proc/self/stat", "re");
+    if (!f) return -1;
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    if (!p) return -1;
+    /* p+2 is field 3; fields 48..51 are arg_start, arg_end, env_start, env_end. */
+    unsigned long v[52] = {0};
+    int field = 3;
+    for (char *tok = strtok(p + 2, " "); tok && field <= 51; tok = strtok(NULL, " "), field++)
+        v[field] = strtoul(tok, NULL, 10);
+    if (field <= 51 || v[49] <= v[48]) {
+        errno = EINVAL;
+        return -1;
+    }
+    char *arg = (char *)v[48];
+    size_t alen = v[49] - v[48];
+    memset(arg, 0, alen);
+    strncpy(arg, title, alen - 1);
+    if (v[51] > v[50]) memset((char *)v[50], 0, v[51] - v[50]);
+    return 0;
 }
 
 static volatile pid_t child_pid;

@@ -70,6 +70,12 @@ enum ContainerInit {
         try check(sk_pivot_root(".", "."), "pivot_root", plan.rootfsMountPoint)
         try check(umount2(".", Int32(MNT_DETACH)), "umount2", "old root")
         try check(chdir("/"), "chdir", "/")
+        // Docker creates the working directory, even on a read-only root: before the remount.
+        if plan.cwd != "/" {
+            if mkdirP(plan.cwd) != 0 && errno != EEXIST {
+                throw SysError("mkdir", "working directory \(plan.cwd)", hint: "check -w/--workdir")
+            }
+        }
         if plan.readonlyRoot {
             try check(mount(nil, "/", nil, UInt(MS_BIND | MS_REMOUNT | MS_RDONLY), nil), "mount", "/ (read-only)")
         }
@@ -80,11 +86,6 @@ enum ContainerInit {
         var env = plan.env
         if !env.contains(where: { $0.hasPrefix("HOME=") }) { env.append("HOME=" + user.home) }
 
-        if plan.cwd != "/" {
-            if mkdirP(plan.cwd) != 0 && errno != EEXIST && errno != EROFS {
-                throw SysError("mkdir", "working directory \(plan.cwd)")
-            }
-        }
         try check(chdir(plan.cwd), "chdir", "working directory \(plan.cwd)", hint: "check -w/--workdir")
 
         if plan.tty {
@@ -120,6 +121,7 @@ enum ContainerInit {
             withCStrings(env) { envp in
                 if plan.useInit {
                     _ = sk_set_name("skiff-init")
+                    _ = sk_set_cmdline("skiff-init")
                     // PID 1 stays a copy of skiff: keep /proc/1/exe closed to the workload.
                     _ = sk_set_dumpable(0)
                     let status = sk_init_run(file, argv, envp, path, syncFD)

@@ -25,7 +25,7 @@ public struct ContainerStore {
     }
 
     /// Inserts a new container.
-    /// - Throws: `SkiffError` when the name is taken, naming the container that has it.
+    /// - Throws: `NameInUse` when the name is taken, naming the container that has it.
     public func insert(_ r: ContainerRecord) throws {
         do {
             try db.query(
@@ -34,8 +34,7 @@ public struct ContainerStore {
                  .text(try OCIJSON.string(r))])
         } catch let e as DatabaseError where e.isConstraint {
             let other = (try? get(name: r.name))?.shortID ?? "another container"
-            throw SkiffError(
-                "the container name \"\(r.name)\" is already in use by container \(other); remove it (skiff rm \(r.name)) or choose another --name")
+            throw NameInUse(name: r.name, holder: other)
         }
     }
 
@@ -99,5 +98,15 @@ public struct ContainerStore {
 
     private func decode(_ row: Row) throws -> ContainerRecord {
         try OCIJSON.decode(ContainerRecord.self, from: Array((row["doc"]?.string ?? "").utf8), what: "container record")
+    }
+}
+
+/// A container name is already taken (the `name` column is UNIQUE).
+public struct NameInUse: Error, CustomStringConvertible {
+    public let name: String
+    /// Short ID of the container holding the name.
+    public let holder: String
+    public var description: String {
+        "the container name \"\(name)\" is already in use by container \(holder); remove it (skiff rm \(name)) or choose another --name"
     }
 }

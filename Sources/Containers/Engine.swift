@@ -94,9 +94,9 @@ public final class Engine {
             settings.stopSignal = imageConfig?.StopSignal
         }
         let spec = try SpecBuilder.build(req, image: imageConfig, id: id, runDir: runDir(id))
-        let name = try req.name ?? uniqueName()
+        var name = try req.name ?? uniqueName()
         try validateName(name)
-        let record = ContainerRecord(
+        var record = ContainerRecord(
             id: id, name: name, image: imageRef, imageID: imageID, spec: spec, settings: settings,
             status: .created, created: Clock.now())
         let dir = containerDir(id)
@@ -104,7 +104,19 @@ public final class Engine {
             try StateRoot.mkdirAll(dir + "/upper", mode: 0o755)
             try StateRoot.mkdirAll(dir + "/work", mode: 0o700)
             try Files.write(dir + "/config.json", OCIJSON.encode(spec, pretty: true))
-            try store().insert(record)
+            // A generated name can race with a parallel create; draw another one.
+            var attempts = 0
+            while true {
+                do {
+                    try store().insert(record)
+                    break
+                } catch let e as NameInUse {
+                    attempts += 1
+                    guard req.name == nil, attempts < 10 else { throw SkiffError(e.description) }
+                    name = try uniqueName()
+                    record.name = name
+                }
+            }
         } catch {
             try? Files.removeTree(dir)
             throw error

@@ -10,6 +10,9 @@ struct Skiff: ParsableCommand {
         commandName: "skiff",
         abstract: "Run isolated workloads: OCI containers on one Linux host.",
         discussion: """
+            Global options, before or after the subcommand: --root DIR (state root, default
+            $SKIFF_ROOT or /var/lib/skiff), --log-level LEVEL.
+
             Examples:
               skiff load images/busybox/out/busybox
               skiff run --rm busybox echo hello
@@ -32,6 +35,36 @@ struct GlobalOptions: ParsableArguments {
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error.")
     var logLevel: String?
+
+    /// `skiff --root DIR ps` works as runc's and docker's global flags do: options before the
+    /// subcommand are taken out and set in the environment the subcommands read
+    /// (`SKIFF_ROOT`, `SKIFF_LOG`); after the subcommand they keep working as its own options.
+    static func hoistLeading(_ args: [String]) -> [String] {
+        var rest = args[...]
+        let names = ["--root": "SKIFF_ROOT", "--log-level": "SKIFF_LOG"]
+        while let first = rest.first, first.hasPrefix("--") {
+            let parts = first.split(separator: "=", maxSplits: 1).map(String.init)
+            guard let env = names[parts[0]] else { break }
+            rest.removeFirst()
+            var value: String
+            if parts.count == 2 {
+                value = parts[1]
+            } else if let v = rest.first {
+                value = v
+                rest.removeFirst()
+            } else {
+                break
+            }
+            if env == "SKIFF_ROOT" && !value.hasPrefix("/") {
+                var buf = [CChar](repeating: 0, count: 4096)
+                if getcwd(&buf, buf.count) != nil {
+                    value = String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self) + "/" + value
+                }
+            }
+            setenv(env, value, 1)
+        }
+        return Array(rest)
+    }
 
     /// Builds the engine with logging bootstrapped once.
     func engine() -> Engine {

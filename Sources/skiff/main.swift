@@ -4,9 +4,13 @@ import ArgumentParser
     import Glibc
 #endif
 
+// A broken pipe is an error to handle where it happens (EPIPE), not a reason to die; the
+// container's process gets default dispositions back before execve (sk_reset_signals).
+signal(SIGPIPE, SIG_IGN)
+
 // Docker's convention: a usage error is the runtime's failure, exit 125.
 do {
-    var command = try Skiff.parseAsRoot()
+    var command = try Skiff.parseAsRoot(GlobalOptions.hoistLeading(Array(CommandLine.arguments.dropFirst())))
     try command.run()
 } catch {
     let code = Skiff.exitCode(for: error)

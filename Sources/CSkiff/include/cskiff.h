@@ -105,6 +105,11 @@ int sk_thread_count(void);
    candidate exists, EACCES when one exists but cannot be executed. */
 int sk_exec_path(const char *file, char *const argv[], char *const envp[], const char *path);
 
+/* Overwrites this process's argument and environment areas (/proc/self/stat fields 48-51,
+   proc_pid_stat(5)) so /proc/PID/cmdline reads `title` and /proc/PID/environ is empty: a forked
+   copy of skiff must not show the host's command line or environment to the workload. */
+int sk_set_cmdline(const char *title);
+
 /* The minimal PID 1 for `run --init`, in the style of tini: forks, the child execs `file` through
    sk_exec_path (on failure it writes 'X' and errno as 4 bytes to `errfd` and exits 127/126); PID 1 forwards
    every catchable signal to the child, reaps every zombie, and returns the child's wait status once
