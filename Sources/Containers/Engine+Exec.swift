@@ -29,7 +29,7 @@ extension Engine {
             let pidfd = Processes.pidfd(pid, startTime: r.pidStartTime)
         else {
             let why = r.status == .paused ? "it is paused (skiff unpause \(r.name))" : "it is not running (status \(r.status.rawValue))"
-            throw SkiffError("cannot exec in container \(r.name): \(why)", exitCode: r.status == .paused ? 125 : 125)
+            throw SkiffError("cannot exec in container \(r.name): \(why)")
         }
         guard let first = req.command.first, !first.isEmpty else { throw SkiffError("no command given to exec") }
         let process = r.spec.process

@@ -99,12 +99,8 @@ extension Engine {
         let path = logPath(r.id)
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 {
-            if errno == ENOENT {
-                if r.settings.tty == false && r.startedAt != nil && !r.settings.autoRemove {
-                    // Foreground containers write to the terminal, not a log.
-                }
-                return
-            }
+            // Never started, or run with --rm in the foreground: no log was kept.
+            if errno == ENOENT { return }
             throw SysError("open", path)
         }
         defer { close(fd) }

@@ -101,7 +101,7 @@ public enum Random {
         var buf = [UInt8](repeating: 0, count: count)
         var got = 0
         while got < count {
-            let n = buf.withUnsafeMutableBytes { sk_getrandom($0.baseAddress! + got, UInt(count - got)) }
+            let n = buf.withUnsafeMutableBytes { raw in sk_getrandom(raw.baseAddress.map { $0 + got }, UInt(count - got)) }
             if n > 0 { got += n }
         }
         let digits = Array("0123456789abcdef".utf8)

@@ -36,7 +36,7 @@ public enum Files {
         var off = 0
         while off < bytes.count {
             let n = bytes.withUnsafeBytes { p in
-                retryEINTR { Glibc.write(fd, p.baseAddress! + off, p.count - off) }
+                retryEINTR { Glibc.write(fd, p.baseAddress.map { $0 + off }, p.count - off) }
             }
             if n < 0 { throw SysError("write", path) }
             off += n
