@@ -187,6 +187,9 @@ public final class Engine {
     /// Kills every process left in the container's cgroup and removes the cgroup directories.
     func killAndRemoveCgroup(_ r: ContainerRecord) {
         guard !r.cgroupPaths.isEmpty, let cg = try? Cgroup(paths: r.cgroupPaths) else { return }
+        // After PID 1 of a PID namespace is reaped every other process of it is gone too, so the
+        // usual case is an empty cgroup: remove it straight away, kill only what is left.
+        if (try? cg.remove(timeout: .zero)) != nil { return }
         try? cg.kill(signal: SIGKILL)
         _ = try? cg.waitEmpty(timeout: .seconds(10))
         try? cg.remove()
