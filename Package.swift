@@ -16,7 +16,8 @@ let package = Package(
     targets: [
         // C: syscalls Swift cannot import (variadic, _GNU_SOURCE, function-like macros).
         .target(name: "CSkiff"),
-        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        // libarchive, dlopen()ed on first use (headers from libarchive-dev; see Sources/CArchive).
+        .target(name: "CArchive", linkerSettings: [.linkedLibrary("dl")]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .target(name: "OCI", dependencies: ["CCrypto"]),

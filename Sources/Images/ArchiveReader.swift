@@ -15,36 +15,36 @@ final class ArchiveReader {
     /// (`raw == true`, `archive_read_support_format_raw`).
     /// - Throws: `ImageError.archive` naming the path.
     init(path: String, raw: Bool = false) throws {
-        guard let a = archive_read_new() else {
+        guard let a = sk_archive_read_new() else {
             throw ImageError.archive(path: path, message: "archive_read_new failed (out of memory)")
         }
         archive = a
         self.path = path
-        archive_read_support_filter_all(a)
+        sk_archive_read_support_filter_all(a)
         if raw {
-            archive_read_support_format_raw(a)
+            sk_archive_read_support_format_raw(a)
         } else {
-            archive_read_support_format_tar(a)
-            archive_read_support_format_gnutar(a)
+            sk_archive_read_support_format_tar(a)
+            sk_archive_read_support_format_gnutar(a)
         }
-        guard archive_read_open_filename(a, path, 1 << 16) == ARCHIVE_OK else {
+        guard sk_archive_read_open_filename(a, path, 1 << 16) == ARCHIVE_OK else {
             let msg = message
-            archive_read_free(a)
+            sk_archive_read_free(a)
             throw ImageError.archive(path: path, message: msg)
         }
     }
 
-    deinit { archive_read_free(archive) }
+    deinit { sk_archive_read_free(archive) }
 
     /// libarchive's last error text.
     var message: String {
-        archive_error_string(archive).map { String(cString: $0) } ?? "unknown libarchive error"
+        sk_archive_error_string(archive).map { String(cString: $0) } ?? "unknown libarchive error"
     }
 
     /// The next entry's header, or nil at the end of the archive. Warnings are tolerated.
     func next() throws -> OpaquePointer? {
         var entry: OpaquePointer?
-        let rc = archive_read_next_header(archive, &entry)
+        let rc = sk_archive_read_next_header(archive, &entry)
         if rc == ARCHIVE_EOF { return nil }
         guard rc == ARCHIVE_OK || rc == ARCHIVE_WARN, let entry else {
             throw ImageError.archive(path: path, message: message)
@@ -59,7 +59,7 @@ final class ArchiveReader {
             var buf: UnsafeRawPointer?
             var size = 0
             var offset: la_int64_t = 0
-            let rc = archive_read_data_block(archive, &buf, &size, &offset)
+            let rc = sk_archive_read_data_block(archive, &buf, &size, &offset)
             if rc == ARCHIVE_EOF { return }
             guard rc == ARCHIVE_OK || rc == ARCHIVE_WARN else {
                 throw ImageError.archive(path: path, message: message)

@@ -90,29 +90,29 @@ struct EntryHeader {
     var xattrs: [(String, [UInt8])]
 
     init(_ e: OpaquePointer) {
-        let raw = archive_entry_pathname(e).map { String(cString: $0) } ?? ""
+        let raw = sk_archive_entry_pathname(e).map { String(cString: $0) } ?? ""
         name = raw
         components = EntryHeader.split(raw)
-        let mode = archive_entry_mode(e)
+        let mode = sk_archive_entry_mode(e)
         type = mode & S_IFMT
         perm = mode & 0o7777
-        uid = uid_t(truncatingIfNeeded: archive_entry_uid(e))
-        gid = gid_t(truncatingIfNeeded: archive_entry_gid(e))
-        size = archive_entry_size(e)
-        let mtime = timespec(tv_sec: archive_entry_mtime(e), tv_nsec: archive_entry_mtime_nsec(e))
+        uid = uid_t(truncatingIfNeeded: sk_archive_entry_uid(e))
+        gid = gid_t(truncatingIfNeeded: sk_archive_entry_gid(e))
+        size = sk_archive_entry_size(e)
+        let mtime = timespec(tv_sec: sk_archive_entry_mtime(e), tv_nsec: sk_archive_entry_mtime_nsec(e))
         let atime =
-            archive_entry_atime_is_set(e) != 0
-            ? timespec(tv_sec: archive_entry_atime(e), tv_nsec: archive_entry_atime_nsec(e)) : mtime
+            sk_archive_entry_atime_is_set(e) != 0
+            ? timespec(tv_sec: sk_archive_entry_atime(e), tv_nsec: sk_archive_entry_atime_nsec(e)) : mtime
         times = [atime, mtime]
-        hardlink = archive_entry_hardlink(e).map { String(cString: $0) }
-        linkTarget = archive_entry_symlink(e).map { String(cString: $0) }
-        rdev = archive_entry_rdev(e)
+        hardlink = sk_archive_entry_hardlink(e).map { String(cString: $0) }
+        linkTarget = sk_archive_entry_symlink(e).map { String(cString: $0) }
+        rdev = sk_archive_entry_rdev(e)
         xattrs = []
-        if archive_entry_xattr_reset(e) > 0 {
+        if sk_archive_entry_xattr_reset(e) > 0 {
             var n: UnsafePointer<CChar>?
             var v: UnsafeRawPointer?
             var len = 0
-            while archive_entry_xattr_next(e, &n, &v, &len) == ARCHIVE_OK {
+            while sk_archive_entry_xattr_next(e, &n, &v, &len) == ARCHIVE_OK {
                 guard let n else { continue }
                 let bytes = v.map { Array(UnsafeRawBufferPointer(start: $0, count: len)) } ?? []
                 xattrs.append((String(cString: n), bytes))

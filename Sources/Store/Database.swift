@@ -64,7 +64,6 @@ public final class Database {
         handle = db
         sqlite3_busy_timeout(db, 10_000)
         try execute("PRAGMA journal_mode=WAL")
-        skiff_sqlite_keep_wal(db)
         try execute("PRAGMA synchronous=NORMAL")
         try execute("PRAGMA foreign_keys=ON")
     }
