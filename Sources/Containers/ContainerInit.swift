@@ -101,10 +101,12 @@ enum ContainerInit {
         // The monitor moves us into the workload cgroup while we set up (a v1 cgroup migration
         // waits for an RCU grace period, ~10 ms); wait for it, then make that cgroup our
         // cgroup namespace root, before anything of the workload runs.
+        Trace.mark("child ready")
         var go: UInt8 = 0
         guard retryEINTR({ read(plan.cgroupGate, &go, 1) }) == 1, go == UInt8(ascii: "G") else { _exit(125) }
         close(plan.cgroupGate)
         try check(sk_unshare(SK_CLONE_NEWCGROUP), "unshare", "CLONE_NEWCGROUP")
+        Trace.mark("child released")
 
         var groups = user.additionalGids.map { gid_t($0) }
         try check(setgroups(groups.count, &groups), "setgroups", "\(user.additionalGids)")

@@ -27,11 +27,13 @@ public struct ContainerStore {
     /// Inserts a new container.
     /// - Throws: `NameInUse` when the name is taken, naming the container that has it.
     public func insert(_ r: ContainerRecord) throws {
+        let doc = try OCIJSON.string(r)
+        Trace.mark("insert: encoded")
         do {
             try db.query(
                 "INSERT INTO containers (id, name, status, image_id, created, doc) VALUES (?, ?, ?, ?, ?, ?)",
                 [.text(r.id), .text(r.name), .text(r.status.rawValue), .text(r.imageID), .real(r.created),
-                 .text(try OCIJSON.string(r))])
+                 .text(doc)])
         } catch let e as DatabaseError where e.isConstraint {
             let other = (try? get(name: r.name))?.shortID ?? "another container"
             throw NameInUse(name: r.name, holder: other)

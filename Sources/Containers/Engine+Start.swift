@@ -14,6 +14,7 @@ extension Engine {
     /// - Throws: `StartError` (with 125/126/127) when it could not start; the container is left
     ///   `created` with the error recorded (or removed with `--rm`).
     public func runForeground(_ record: ContainerRecord) throws -> Int32 {
+        Trace.mark("created")
         var r = record
         let stdinFD: Int32 = r.settings.interactive ? 0 : open("/dev/null", O_RDONLY | O_CLOEXEC)
         let sigfd = try Monitor.signalFD()
@@ -31,7 +32,9 @@ extension Engine {
                 try check(pipe2(&err, O_CLOEXEC), "pipe2", "stderr")
                 stdio = [stdinFD, out[1], err[1]]
             }
+            Trace.mark("prepared")
             launched = try Launcher.launch(plan, stdio: stdio)
+            Trace.mark("launched")
             if out[1] >= 0 {
                 close(out[1])
                 close(err[1])
@@ -48,6 +51,8 @@ extension Engine {
             output = .pipes(stdout: out[0], stderr: err[0], log: writer, echo: true)
         }
         let status = Monitor.wait(pid: launched.pid, signalFD: sigfd, output: output)
+        Trace.mark("exited")
+        defer { Trace.mark("finished") }
         return finish(r, waitStatus: status)
     }
 
@@ -146,14 +151,17 @@ extension Engine {
         let resolv = (try? Files.read("/etc/resolv.conf")) ?? Array("nameserver 127.0.0.53\n".utf8)
         try Files.write(run + "/resolv.conf", resolv)
 
+        Trace.mark("prepare: etc files")
         let cg: Cgroup
         do {
             cg = try Cgroup.create(name: "skiff-" + r.id, parent: r.settings.cgroupParent)
         } catch {
             throw SkiffError("cannot create the container's cgroup: \(error)")
         }
+        Trace.mark("prepare: cgroup created")
         r.cgroupPaths = cg.directories.map(\.path)
         try store().update(r)
+        Trace.mark("prepare: recorded")
         let procs: [Int32]
         do {
             let files = try cg.procsFiles()
@@ -225,10 +233,12 @@ extension Engine {
     func finish(_ r: ContainerRecord, waitStatus: Int32) -> Int32 {
         let code = Processes.exitCode(waitStatus: waitStatus)
         killAndRemoveCgroup(r)
+        Trace.mark("finish: cgroup removed")
         // The rootfs was mounted only in the container's mount namespace, gone with its last process.
         try? Files.removeTree(runDir(r.id))
         if r.settings.autoRemove {
             removeFiles(r)
+            Trace.mark("finish: files removed")
             try? store().delete(r.id)
             return code
         }

@@ -85,7 +85,11 @@ public final class Engine {
             imageRef = "--rootfs " + abs
         } else {
             guard let ref = req.image else { throw SkiffError("no image given: skiff run [OPTIONS] IMAGE [COMMAND...]") }
+            Trace.mark("create: begin")
+            _ = try images()
+            Trace.mark("create: db open")
             let image = try images().resolve(ref)
+            Trace.mark("create: image resolved")
             imageConfig = image.configuration.config
             settings.layers = image.layerDirectories
             imageRef = ref
@@ -94,6 +98,7 @@ public final class Engine {
             settings.stopSignal = imageConfig?.StopSignal
         }
         let spec = try SpecBuilder.build(req, image: imageConfig, id: id, runDir: runDir(id))
+        Trace.mark("create: spec built")
         var name = try req.name ?? uniqueName()
         try validateName(name)
         var record = ContainerRecord(
@@ -103,7 +108,9 @@ public final class Engine {
         do {
             try StateRoot.mkdirAll(dir + "/upper", mode: 0o755)
             try StateRoot.mkdirAll(dir + "/work", mode: 0o700)
+            Trace.mark("create: dirs")
             try Files.write(dir + "/config.json", OCIJSON.encode(spec, pretty: true))
+            Trace.mark("create: config.json")
             // A generated name can race with a parallel create; draw another one.
             var attempts = 0
             while true {

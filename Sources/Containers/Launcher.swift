@@ -74,6 +74,7 @@ enum Launcher {
             close(sync[0])
             throw StartError(message: "cannot move the container into its cgroup: \(joinError)", exitCode: 125)
         }
+        Trace.mark("joined cgroups")
         var go = UInt8(ascii: "G")
         _ = write(gate[1], &go, 1)
         close(gate[1])

@@ -64,6 +64,8 @@ public final class Database {
         handle = db
         sqlite3_busy_timeout(db, 10_000)
         try execute("PRAGMA journal_mode=WAL")
+        skiff_sqlite_persist_wal(db)
+        try execute("PRAGMA journal_size_limit=0")
         try execute("PRAGMA synchronous=NORMAL")
         try execute("PRAGMA foreign_keys=ON")
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import LinuxSys
 
 #if canImport(Glibc)
     import Glibc
@@ -7,10 +8,12 @@ import ArgumentParser
 // A broken pipe is an error to handle where it happens (EPIPE), not a reason to die; the
 // container's process gets default dispositions back before execve (sk_reset_signals).
 signal(SIGPIPE, SIG_IGN)
+Trace.mark("main")
 
 // Docker's convention: a usage error is the runtime's failure, exit 125.
 do {
     var command = try Skiff.parseAsRoot(GlobalOptions.hoistLeading(Array(CommandLine.arguments.dropFirst())))
+    Trace.mark("parsed")
     try command.run()
 } catch {
     let code = Skiff.exitCode(for: error)
