@@ -71,6 +71,11 @@ int sk_pidfd_send_signal(int pidfd, int sig) {
 int sk_close_range_cloexec(unsigned int first) {
     return (int)syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC);
 }
+int sk_close_from3_except(int keep) {
+    if (keep > 3 && syscall(SYS_close_range, 3U, (unsigned)keep - 1, 0U) < 0) return -1;
+    unsigned first = keep >= 3 ? (unsigned)keep + 1 : 3U;
+    return (int)syscall(SYS_close_range, first, ~0U, 0U);
+}
 int sk_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve) {
     struct open_how how;
     memset(&how, 0, sizeof how);

@@ -112,6 +112,9 @@ enum ContainerInit {
         try check(setgroups(groups.count, &groups), "setgroups", "\(user.additionalGids)")
         try check(setgid(user.gid), "setgid", "\(user.gid)")
         try check(setuid(user.uid), "setuid", "\(user.uid)")
+        if plan.noNewPrivileges {
+            try check(sk_set_no_new_privs(), "prctl", "PR_SET_NO_NEW_PRIVS")
+        }
         // Credential changes clear the parent-death signal; set it again for the workload.
         _ = sk_set_pdeathsig(SIGKILL)
         _ = sk_close_range_cloexec(3)
@@ -122,6 +125,9 @@ enum ContainerInit {
         withCStrings(plan.args) { argv in
             withCStrings(env) { envp in
                 if plan.useInit {
+                    // PID 1 never execs: close, not just mark, every host descriptor (the state
+                    // database, the monitor's pipes), keeping only the report pipe.
+                    _ = sk_close_from3_except(syncFD)
                     _ = sk_set_name("skiff-init")
                     _ = sk_set_cmdline("skiff-init")
                     // PID 1 stays a copy of skiff: keep /proc/1/exe closed to the workload.
@@ -179,7 +185,8 @@ enum ContainerInit {
             let type = m.type ?? "none"
             try check(
                 mount(m.source ?? type, where_, type, opts.flags, opts.dataString.isEmpty ? nil : opts.dataString),
-                "mount", "\(type) on \(m.destination)")
+                "mount", "\(type) on \(m.destination) with options \(m.options ?? [])",
+                hint: "check the mount options (for --tmpfs: PATH[:size=64m,mode=1777,...])")
         }
         if opts.propagation != 0 {
             let fd = try root.open(m.destination, flags: O_PATH)

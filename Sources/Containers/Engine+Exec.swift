@@ -74,7 +74,9 @@ extension Engine {
         if child < 0 { throw SysError("fork", "exec") }
         if child == 0 {
             close(sync[0])
-            execChild(req.command, env: env, cwd: cwd, user: user, procs: procs, tty: slave, stdin: stdinFD, sync: sync[1])
+            execChild(
+                req.command, env: env, cwd: cwd, user: user, procs: procs, tty: slave, stdin: stdinFD, sync: sync[1],
+                noNewPrivileges: process?.noNewPrivileges ?? false)
         }
         close(sync[1])
         for fd in procs { close(fd) }
@@ -93,7 +95,8 @@ extension Engine {
 
     /// The exec'd process, already in the container's namespaces. Never returns.
     private func execChild(
-        _ args: [String], env: [String], cwd: String, user: String?, procs: [Int32], tty: Int32, stdin: Int32, sync: Int32
+        _ args: [String], env: [String], cwd: String, user: String?, procs: [Int32], tty: Int32, stdin: Int32, sync: Int32,
+        noNewPrivileges: Bool
     ) -> Never {
         func fail(_ e: Error) -> Never {
             let errno_ = (e as? SysError)?.errno ?? 0
@@ -119,6 +122,7 @@ extension Engine {
             try check(setgroups(groups.count, &groups), "setgroups", "\(u.additionalGids)")
             try check(setgid(u.gid), "setgid", "\(u.gid)")
             try check(setuid(u.uid), "setuid", "\(u.uid)")
+            if noNewPrivileges { try check(sk_set_no_new_privs(), "prctl", "PR_SET_NO_NEW_PRIVS") }
             _ = sk_close_range_cloexec(3)
             _ = sk_reset_signals()
             let path = env.last(where: { $0.hasPrefix("PATH=") }).map { String($0.dropFirst(5)) }

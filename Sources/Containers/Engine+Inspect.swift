@@ -126,7 +126,7 @@ extension Engine {
             for l in lines { emit(l) }
             guard follow else { return }
             if chunk.isEmpty {
-                let now = try store().get(id: r.id).map { try reconcile($0) }
+                let now = try store().get(id: r.id).flatMap { try reconcile($0) }
                 if now == nil || !(now?.status == .running || now?.status == .paused) {
                     // One last read for what was written just before the exit.
                     let rest = try Files.readAvailable(fd: fd, path: path)

@@ -189,7 +189,8 @@ extension Engine {
             readonlyRoot: spec.root?.readonly ?? false, unshareFlags: flags, bringUpLoopback: ownNet,
             hostname: hostname, mounts: spec.mounts ?? [], args: process.args, env: process.env ?? [],
             cwd: process.cwd, user: spec.annotations?["io.skiff.user"], tty: r.settings.tty,
-            consoleSize: consoleSize, useInit: r.settings.initProcess, cgroupProcs: procs)
+            consoleSize: consoleSize, useInit: r.settings.initProcess,
+            noNewPrivileges: process.noNewPrivileges ?? false, cgroupProcs: procs)
     }
 
     /// Records that the workload runs.

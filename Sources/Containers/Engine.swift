@@ -163,22 +163,31 @@ public final class Engine {
     /// Finds a container by name, full ID or unique ID prefix, after reconciling its state.
     public func find(_ ref: String) throws -> ContainerRecord {
         let r = try store().find(ref)
-        return try reconcile(r)
+        guard let current = try reconcile(r) else { throw SkiffError("no such container: \(ref); see `skiff ps -a`") }
+        return current
     }
 
     /// All containers, reconciled, oldest first.
     public func list() throws -> [ContainerRecord] {
-        try store().all().map { try reconcile($0) }
+        try store().all().compactMap { try reconcile($0) }
     }
 
     /// A container recorded as running whose monitor is gone (killed, crashed, host rebooted) is
-    /// marked exited and its leftovers (processes, cgroup) are cleaned up (DESIGN rule 4).
+    /// marked exited and its leftovers (processes, cgroup) are cleaned up (DESIGN rule 4); one
+    /// started with `--rm` is removed, and nil returned.
     @discardableResult
-    func reconcile(_ r: ContainerRecord) throws -> ContainerRecord {
+    func reconcile(_ r: ContainerRecord) throws -> ContainerRecord? {
         guard r.status == .running || r.status == .paused else { return r }
         if let m = r.monitorPID, Processes.isAlive(m, startTime: r.monitorStartTime) { return r }
         // The monitor is dead; its PID 1 had PR_SET_PDEATHSIG(SIGKILL), but make sure.
         killAndRemoveCgroup(r)
+        try? Files.removeTree(runDir(r.id))
+        if r.settings.autoRemove {
+            // Its --rm would have removed it; do what the monitor could not.
+            removeFiles(r)
+            try store().delete(r.id)
+            return nil
+        }
         let updated = try store().modify(r.id) { rec in
             guard rec.status == .running || rec.status == .paused else { return }
             rec.status = .exited

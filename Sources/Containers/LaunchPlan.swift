@@ -26,6 +26,8 @@ struct LaunchPlan {
     var tty: Bool
     var consoleSize: (rows: UInt16, cols: UInt16)?
     var useInit: Bool
+    /// `process.noNewPrivileges`: PR_SET_NO_NEW_PRIVS before execve.
+    var noNewPrivileges: Bool
     /// Open `cgroup.procs` files (O_WRONLY) of the workload cgroup, one per hierarchy; the
     /// monitor writes the child's PID to them while the child sets up its root.
     var cgroupProcs: [Int32]

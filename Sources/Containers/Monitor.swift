@@ -104,11 +104,6 @@ enum Monitor {
                     if count < 0 && errno == EINTR { continue }
                     // EOF (or EIO from a pty master whose slave side closed): stop polling it.
                     if let i = fds.firstIndex(where: { $0.fd == p.fd }) { fds[i].fd = -1 }
-                    if p.fd == 0 && master >= 0 {
-                        // stdin closed: send EOF (^D) to the terminal, as docker does.
-                        var eot: UInt8 = 4
-                        _ = write(master, &eot, 1)
-                    }
                     continue
                 }
                 if p.fd == 0 {

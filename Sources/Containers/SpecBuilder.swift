@@ -93,7 +93,8 @@ enum SpecBuilder {
         try specs.map { v in
             let parts = v.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
             guard parts.count == 2 || parts.count == 3 else {
-                throw SkiffError("invalid volume \"\(v)\": expected HOST:CONTAINER[:ro|rw]")
+                throw SkiffError(
+                    "invalid volume \"\(v)\": expected HOST:CONTAINER[:ro|rw] (anonymous and named volumes are not supported)")
             }
             let (host, ctr) = (parts[0], parts[1])
             guard host.hasPrefix("/") else {

@@ -47,7 +47,8 @@ struct ResolvedUser {
             } else if let grp = groups.first(where: { $0[0] == Substring(g) }), let gid = UInt32(grp[2]) {
                 result.gid = gid
             } else {
-                throw SkiffError("unable to find group \(g): no matching entries in the container's /etc/group", exitCode: 126)
+                throw SkiffError(
+                    "unable to find group \(g): no matching entries in the container's /etc/group; use a numeric gid", exitCode: 126)
             }
         }
         if let userName {

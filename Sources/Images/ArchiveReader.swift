@@ -28,9 +28,8 @@ final class ArchiveReader {
             sk_archive_read_support_format_gnutar(a)
         }
         guard sk_archive_read_open_filename(a, path, 1 << 16) == ARCHIVE_OK else {
-            let msg = message
-            sk_archive_read_free(a)
-            throw ImageError.archive(path: path, message: msg)
+            // Fully initialised: deinit frees the archive when this throws.
+            throw ImageError.archive(path: path, message: message)
         }
     }
 

@@ -226,7 +226,6 @@ extension ImageStore {
                 database, id: id, manifest: md.digest, size: size, created: config.created, loadedAt: now,
                 layers: pairs, names: [name])
         }
-        progress("Loaded image \(name) (id \(id.short))")
         return try resolve(id.description)
     }
 }

@@ -108,7 +108,7 @@ struct Stop: ParsableCommand {
     func run() throws {
         try execute {
             let engine = global.engine()
-            for c in containers {
+            try forEach(containers) { c in
                 try engine.stop(c, timeout: time)
                 print(c)
             }
@@ -128,7 +128,7 @@ struct Kill: ParsableCommand {
         try execute {
             let engine = global.engine()
             let sig = try Processes.signal(named: signal)
-            for c in containers {
+            try forEach(containers) { c in
                 try engine.kill(c, signal: sig)
                 print(c)
             }
@@ -147,17 +147,10 @@ struct Remove: ParsableCommand {
     func run() throws {
         try execute {
             let engine = global.engine()
-            var failed: SkiffError?
-            for c in containers {
-                do {
-                    try engine.remove(c, force: force)
-                    print(c)
-                } catch let e as SkiffError {
-                    printError(e.message)
-                    failed = e
-                }
+            try forEach(containers) { c in
+                try engine.remove(c, force: force)
+                print(c)
             }
-            if failed != nil { throw ExitCode(1) }
         }
     }
 }
@@ -165,15 +158,17 @@ struct Remove: ParsableCommand {
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show a container's details as JSON: OCI spec, state, mounts, pid.",
-        discussion: "Example:\n  skiff inspect ms | jq .State")
+        discussion: "Example:\n  skiff inspect ms | jq '.[0].State'")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Containers.") var containers: [String]
 
     func run() throws {
         try execute {
             let engine = global.engine()
-            let docs = try containers.map { try engine.inspect($0) }
-            print(try OCIJSON.string(docs, pretty: true))
+            var docs: [InspectDocument] = []
+            // Print what was found, then fail for what was not (docker's behaviour).
+            defer { if !docs.isEmpty, let text = try? OCIJSON.string(docs, pretty: true) { print(text) } }
+            try forEach(containers) { docs.append(try engine.inspect($0)) }
         }
     }
 }

@@ -18,7 +18,8 @@ struct ContainerOptions: ParsableArguments {
     @Option(name: [.short, .long], help: "Username or UID (format: <name|uid>[:<group|gid>]).") var user: String?
     @Option(name: .long, help: "Container host name.") var hostname: String?
     @Option(name: .long, help: "Overwrite the image's ENTRYPOINT.") var entrypoint: String?
-    @Option(name: [.short, .long], help: "Bind mount a volume (HOST:CONTAINER[:ro|rw]).") var volume: [String] = []
+    @Option(name: [.short, .long], help: "Bind mount a host path (HOST:CONTAINER[:ro|rw]); a missing host directory is created.")
+    var volume: [String] = []
     @Option(name: .long, help: "Mount a tmpfs (PATH[:options]).") var tmpfs: [String] = []
     @Flag(name: .customLong("read-only"), help: "Mount the container's root filesystem read-only.") var readOnly = false
     @Option(name: .long, help: "Network: none (own namespace, loopback only) or host.") var network = "none"
@@ -73,7 +74,9 @@ struct Run: ParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "IMAGE [COMMAND [ARG...]]") var imageAndCommand: [String] = []
 
     func run() throws {
+        try helpIfAsked(imageAndCommand, Self.self)
         try execute {
+            try requireTerminal(tty: options.tty, interactive: options.interactive)
             let engine = global.engine()
             let record = try engine.create(try options.request(imageAndCommand: imageAndCommand, autoRemove: autoRemove))
             if detach {
@@ -97,6 +100,7 @@ struct Create: ParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "IMAGE [COMMAND [ARG...]]") var imageAndCommand: [String] = []
 
     func run() throws {
+        try helpIfAsked(imageAndCommand, Self.self)
         try execute {
             let record = try global.engine().create(try options.request(imageAndCommand: imageAndCommand, autoRemove: autoRemove))
             print(record.id)
@@ -114,10 +118,9 @@ struct Start: ParsableCommand {
     func run() throws {
         try execute {
             let engine = global.engine()
-            for ref in containers {
+            try forEach(containers) { ref in
                 let r = try engine.find(ref)
-                if r.status == .running || r.status == .paused { print(ref); continue }
-                try engine.startDetached(r)
+                if r.status != .running && r.status != .paused { try engine.startDetached(r) }
                 print(ref)
             }
         }
@@ -142,7 +145,9 @@ struct Exec: ParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "CONTAINER COMMAND [ARG...]") var containerAndCommand: [String] = []
 
     func run() throws {
+        try helpIfAsked(containerAndCommand, Self.self)
         try execute {
+            try requireTerminal(tty: tty, interactive: interactive)
             guard containerAndCommand.count >= 2 else {
                 throw SkiffError("usage: skiff exec [OPTIONS] CONTAINER COMMAND [ARG...]")
             }
@@ -156,4 +161,34 @@ struct Exec: ParsableCommand {
             throw ExitCode(code)
         }
     }
+}
+
+/// `.captureForPassthrough` takes everything after the options, `--help` included: show the help
+/// when it comes first, as `docker run --help` does.
+func helpIfAsked(_ passthrough: [String], _ command: ParsableCommand.Type) throws {
+    if let first = passthrough.first, first == "--help" || first == "-h" {
+        throw CleanExit.helpRequest(command)
+    }
+}
+
+/// Docker refuses `-it` when stdin is not a terminal; so do we.
+func requireTerminal(tty: Bool, interactive: Bool) throws {
+    if tty && interactive && isatty(0) == 0 {
+        throw SkiffError("the input device is not a TTY: drop -t (keep -i to pipe input) or run from a terminal")
+    }
+}
+
+/// Runs `body` for each name, reporting a failure and going on with the rest, as docker does for
+/// `stop`, `kill`, `start`, `rm`; fails (exit 1) at the end if any failed.
+func forEach(_ names: [String], _ body: (String) throws -> Void) throws {
+    var failed = false
+    for name in names {
+        do { try body(name) } catch let e as ExitCode {
+            throw e
+        } catch {
+            printError((error as? SkiffError)?.message ?? (error as? StartError)?.message ?? "\(error)")
+            failed = true
+        }
+    }
+    if failed { throw ExitCode(1) }
 }

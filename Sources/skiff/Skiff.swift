@@ -66,6 +66,12 @@ struct GlobalOptions: ParsableArguments {
         return Array(rest)
     }
 
+    func validate() throws {
+        if let logLevel, Logger.Level(rawValue: logLevel) == nil {
+            throw ValidationError("invalid --log-level \"\(logLevel)\": use trace, debug, info, notice, warning, error or critical")
+        }
+    }
+
     /// Builds the engine with logging bootstrapped once.
     func engine() -> Engine {
         Logging.bootstrapOnce(level: logLevel)

@@ -39,6 +39,8 @@ int sk_pivot_root(const char *new_root, const char *put_old);
 int sk_pidfd_open(pid_t pid, unsigned int flags);
 int sk_pidfd_send_signal(int pidfd, int sig);
 int sk_close_range_cloexec(unsigned int first);
+/* Closes every descriptor from 3 up except `keep` (close_range(2)). */
+int sk_close_from3_except(int keep);
 int sk_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve);
 int sk_memfd_create(const char *name, unsigned int flags);
 int sk_seal_memfd(int fd);
