@@ -70,6 +70,7 @@ enum ContainerInit {
         try check(sk_pivot_root(".", "."), "pivot_root", plan.rootfsMountPoint)
         try check(umount2(".", Int32(MNT_DETACH)), "umount2", "old root")
         try check(chdir("/"), "chdir", "/")
+        try protectKernelPaths(plan)
         // Docker creates the working directory, even on a read-only root: before the remount.
         if plan.cwd != "/" {
             if mkdirP(plan.cwd) != 0 && errno != EEXIST {
@@ -233,6 +234,41 @@ enum ContainerInit {
         close(master)
         close(socket)
         return slave
+    }
+
+    /// Makes `readonlyPaths` read-only bind mounts of themselves and hides `maskedPaths` (runtime-spec
+    /// config-linux.md#masked-paths): a directory under an empty read-only tmpfs, a file under
+    /// /dev/null — after checking that /dev/null really is the null device (runc `verifyDevNull`,
+    /// CVE-2025-31133). Runs after `pivot_root`, so no path can lead out of the container; paths
+    /// the kernel does not have are skipped.
+    private static func protectKernelPaths(_ plan: LaunchPlan) throws {
+        for p in plan.readonlyPaths {
+            if mount(p, p, nil, UInt(MS_BIND | MS_REC), nil) != 0 {
+                if errno == ENOENT { continue }
+                throw SysError("mount", "bind \(p) (read-only path)")
+            }
+            try check(
+                mount(nil, p, nil, UInt(MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | MS_NOSUID | MS_NODEV | MS_NOEXEC), nil),
+                "mount", "remount \(p) read-only")
+        }
+        guard !plan.maskedPaths.isEmpty else { return }
+        let null = open("/dev/null", O_PATH | O_CLOEXEC | O_NOFOLLOW)
+        try check(null, "open", "/dev/null")
+        defer { close(null) }
+        var st = stat()
+        try check(fstat(null, &st), "fstat", "/dev/null")
+        guard (st.st_mode & S_IFMT) == S_IFCHR, st.st_rdev == makedev(1, 3) else {
+            throw SkiffError("/dev/null in the container is not the null device (char 1:3); refusing to use it as a mask")
+        }
+        for p in plan.maskedPaths {
+            var pst = stat()
+            if lstat(p, &pst) != 0 { continue }
+            if (pst.st_mode & S_IFMT) == S_IFDIR {
+                try check(mount("tmpfs", p, "tmpfs", UInt(MS_RDONLY), "size=0k"), "mount", "tmpfs mask on \(p)")
+            } else {
+                try check(mount(procFD(null), p, nil, UInt(MS_BIND), nil), "mount", "/dev/null mask on \(p)")
+            }
+        }
     }
 
     /// `mkdir -p` relative to the current root (after pivot_root, so it cannot leave it).

@@ -183,7 +183,7 @@ extension Engine {
             var cols: UInt16 = 0
             if sk_get_winsize(0, &rows, &cols) == 0 { consoleSize = (rows, cols) }
         }
-        return LaunchPlan(
+        var plan = LaunchPlan(
             id: r.id, rootfsMountPoint: run + "/rootfs", lowerdirs: r.settings.layers.reversed(),
             upperdir: dir + "/upper", workdir: dir + "/work", bindRootfs: r.settings.rootfsPath,
             readonlyRoot: spec.root?.readonly ?? false, unshareFlags: flags, bringUpLoopback: ownNet,
@@ -191,6 +191,9 @@ extension Engine {
             cwd: process.cwd, user: spec.annotations?["io.skiff.user"], tty: r.settings.tty,
             consoleSize: consoleSize, useInit: r.settings.initProcess,
             noNewPrivileges: process.noNewPrivileges ?? false, cgroupProcs: procs)
+        plan.maskedPaths = spec.linux?.maskedPaths ?? []
+        plan.readonlyPaths = spec.linux?.readonlyPaths ?? []
+        return plan
     }
 
     /// Records that the workload runs.

@@ -26,6 +26,9 @@ struct LaunchPlan {
     var tty: Bool
     var consoleSize: (rows: UInt16, cols: UInt16)?
     var useInit: Bool
+    /// `linux.maskedPaths` and `linux.readonlyPaths`, applied after `pivot_root`.
+    var maskedPaths: [String] = []
+    var readonlyPaths: [String] = []
     /// `process.noNewPrivileges`: PR_SET_NO_NEW_PRIVS before execve.
     var noNewPrivileges: Bool
     /// Open `cgroup.procs` files (O_WRONLY) of the workload cgroup, one per hierarchy; the

@@ -55,6 +55,8 @@ enum SpecBuilder {
         spec.hostname = hostname
         spec.mounts = defaultMounts(runDir: runDir) + (try volumeMounts(req.volumes)) + (try tmpfsMounts(req.tmpfs))
         var linux = Spec.Linux()
+        linux.maskedPaths = defaultMaskedPaths
+        linux.readonlyPaths = defaultReadonlyPaths
         var ns = ["pid", "mount", "uts", "ipc", "cgroup"].map { Spec.Namespace(type: $0) }
         if req.network == "none" { ns.append(Spec.Namespace(type: "network")) }
         linux.namespaces = ns
@@ -64,6 +66,16 @@ enum SpecBuilder {
         spec.annotations = annotations.isEmpty ? nil : annotations
         return spec
     }
+
+    /// Docker's default `linux.maskedPaths` (moby `oci/defaults.go`): kernel interfaces that leak
+    /// host information or can harm it, hidden behind /dev/null (files) or an empty read-only tmpfs.
+    static let defaultMaskedPaths = [
+        "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+        "/sys/devices/virtual/powercap",
+    ]
+    /// Docker's default `linux.readonlyPaths`: /proc/sys and friends are host-wide knobs.
+    static let defaultReadonlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
     /// runc's and Docker's default mounts: /proc, /dev (tmpfs), /dev/pts (a new devpts instance),
     /// /dev/shm, /dev/mqueue, /sys (read-only), then the generated /etc files.

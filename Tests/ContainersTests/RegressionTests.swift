@@ -89,4 +89,17 @@ struct RegressionTests {
         #expect(r.code == 125, "\(r)")
         #expect(r.stderr.contains("not a TTY"), "\(r)")
     }
+
+    /// Host-wide kernel knobs are out of reach: /proc/sys is read-only (a container could rewrite
+    /// the host's core_pattern before) and /proc/keys and /proc/timer_list read empty.
+    @Test func kernelPathsAreReadOnlyOrMasked() async throws {
+        let before = try String(contentsOfFile: "/proc/sys/kernel/core_pattern", encoding: .utf8)
+        let r = await skiff(
+            "run", "--rm", "busybox", "sh", "-c",
+            "echo '|/tmp/evil' > /proc/sys/kernel/core_pattern; echo write=$?; wc -c < /proc/keys; wc -c < /proc/timer_list")
+        #expect(r.lines.first == "write=1", "\(r)")
+        #expect(Array(r.lines.dropFirst()).map { $0.trimmingCharacters(in: .whitespaces) } == ["0", "0"], "\(r)")
+        let after = try String(contentsOfFile: "/proc/sys/kernel/core_pattern", encoding: .utf8)
+        #expect(before == after, "host core_pattern changed to \(after)")
+    }
 }
