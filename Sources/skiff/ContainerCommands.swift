@@ -77,6 +77,7 @@ struct PS: ParsableCommand {
 
 struct Logs: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "logs",
         abstract: "Fetch the logs of a detached container.",
         discussion: "Examples:\n  skiff logs ms\n  skiff logs -f --tail 10 ms")
     @OptionGroup var global: GlobalOptions
@@ -99,6 +100,7 @@ struct Logs: ParsableCommand {
 
 struct Stop: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "stop",
         abstract: "Stop running containers: the stop signal (SIGTERM), then SIGKILL after a grace period.",
         discussion: "Example:\n  skiff stop -t 2 ms")
     @OptionGroup var global: GlobalOptions
@@ -118,6 +120,7 @@ struct Stop: ParsableCommand {
 
 struct Kill: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "kill",
         abstract: "Send a signal to running containers (default SIGKILL).",
         discussion: "Example:\n  skiff kill -s HUP ms")
     @OptionGroup var global: GlobalOptions
@@ -157,6 +160,7 @@ struct Remove: ParsableCommand {
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "inspect",
         abstract: "Show a container's details as JSON: OCI spec, state, mounts, pid.",
         discussion: "Example:\n  skiff inspect ms | jq '.[0].State'")
     @OptionGroup var global: GlobalOptions

@@ -6,6 +6,7 @@ import OCI
 
 struct Load: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "load",
         abstract: "Load an image from an OCI image layout directory or an oci-archive tarball.",
         discussion: """
             PATH[:REF] picks the manifest whose org.opencontainers.image.ref.name is REF.

@@ -58,6 +58,7 @@ struct ContainerOptions: ParsableArguments {
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Create and run a new container from an image.",
         discussion: """
             Examples:
@@ -92,6 +93,7 @@ struct Run: ParsableCommand {
 
 struct Create: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "create",
         abstract: "Create a container without starting it (start it with skiff start).",
         discussion: "Example:\n  skiff create --name job busybox sh -c 'date'; skiff start job")
     @OptionGroup var global: GlobalOptions
@@ -110,6 +112,7 @@ struct Create: ParsableCommand {
 
 struct Start: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "start",
         abstract: "Start one or more created or exited containers (in the background).",
         discussion: "Example:\n  skiff start ms")
     @OptionGroup var global: GlobalOptions
@@ -129,6 +132,7 @@ struct Start: ParsableCommand {
 
 struct Exec: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "exec",
         abstract: "Run a command in a running container.",
         discussion: """
             Examples:
