@@ -6,7 +6,7 @@ usage: mkbundle.py BUNDLE_DIR {plain|hardened}
 plain     matches what `skiff run --rm busybox /bin/true` sets up today: pid, mount, uts, ipc,
           network and cgroup namespaces; /proc, /dev (tmpfs), /dev/pts, /dev/shm, /dev/mqueue,
           /sys (ro); /etc/hostname, /etc/hosts, /etc/resolv.conf bind-mounted from files next to
-          the rootfs; every capability kept; no seccomp; no masked/read-only paths; no rlimits;
+          the rootfs; every capability kept; no seccomp; Docker's masked/read-only paths; no rlimits;
           no_new_privs set (Skiff sets it too).
 hardened  the same namespaces and mounts plus what runc/crun do by default for `runc spec`
           bundles: the three default capabilities (AUDIT_WRITE, KILL, NET_BIND_SERVICE),
@@ -114,20 +114,19 @@ def main():
     linux["namespaces"] = [{"type": t} for t in ("pid", "mount", "uts", "ipc", "network", "cgroup")]
     linux.pop("seccomp", None)
     linux.pop("resources", None)
+    # Docker's default masked and read-only paths, exactly as Skiff applies them (SpecBuilder.swift).
+    linux["maskedPaths"] = [
+        "/proc/asound", "/proc/acpi", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+        "/sys/devices/virtual/powercap"]
+    linux["readonlyPaths"] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
     if variant == "plain":
         caps = host_caps()
         p.pop("rlimits", None)
-        linux.pop("maskedPaths", None)
-        linux.pop("readonlyPaths", None)
     else:
         caps = DEFAULT_CAPS
         p["rlimits"] = [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}]
         linux["seccomp"] = seccomp_for(caps)
-        linux.setdefault("maskedPaths", [
-            "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-            "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"])
-        linux.setdefault("readonlyPaths", [
-            "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"])
     p["capabilities"] = {k: list(caps) for k in ("bounding", "effective", "permitted")}
     if variant == "plain":
         p["capabilities"]["inheritable"] = []
