@@ -25,7 +25,7 @@ let package = Package(
             name: "LinuxSys",
             dependencies: ["CSkiff", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "Store", dependencies: ["CSQLite", "LinuxSys"]),
-        .target(name: "Cgroups", dependencies: ["LinuxSys", "CSkiff"]),
+        .target(name: "Cgroups", dependencies: ["LinuxSys", "CSkiff", "OCI"]),
         .target(
             name: "Images",
             dependencies: ["OCI", "LinuxSys", "Store", "CArchive", "CSkiff", .product(name: "Logging", package: "swift-log")]),
@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "OCI", "Store", "LinuxSys"]),
-        .testTarget(name: "CgroupsTests", dependencies: ["Cgroups", "LinuxSys"]),
+        .testTarget(name: "CgroupsTests", dependencies: ["Cgroups", "LinuxSys", "OCI"]),
         .testTarget(name: "ContainersTests", dependencies: ["Containers", "LinuxSys", "Store"]),
     ]
 )

@@ -107,30 +107,90 @@ public struct Spec: Codable, Sendable {
         }
     }
 
-    /// `linux.resources` (`config-linux.md#control-groups`); filled in by the cgroups work.
-    public struct Resources: Codable, Sendable {
+    /// `linux.resources` (runtime-spec `config-linux.md#control-groups`). Absent fields leave the
+    /// kernel's value alone; see each field for units.
+    public struct Resources: Codable, Sendable, Equatable {
         public var memory: Memory?
         public var cpu: CPU?
         public var pids: Pids?
+        public var blockIO: BlockIO?
+        public var hugepageLimits: [HugepageLimit]?
+        /// cgroup v2 files written verbatim (`config-linux.md#unified`), e.g. `["memory.high": "1G"]`.
+        public var unified: [String: String]?
         public init() {}
 
-        public struct Memory: Codable, Sendable {
-            /// Bytes; -1 for unlimited.
+        /// `linux.resources.memory`. Bytes; -1 means unlimited.
+        public struct Memory: Codable, Sendable, Equatable {
+            /// memory.max / v1 memory.limit_in_bytes.
             public var limit: Int64?
+            /// memory.low / v1 memory.soft_limit_in_bytes.
             public var reservation: Int64?
+            /// Memory plus swap (Docker's `--memory-swap`): v2 memory.swap.max = swap − limit;
+            /// v1 memory.memsw.limit_in_bytes.
             public var swap: Int64?
+            /// v1 memory.oom_control = 1 (v2 has no equivalent).
+            public var disableOOMKiller: Bool?
+            public init(limit: Int64? = nil, reservation: Int64? = nil, swap: Int64? = nil, disableOOMKiller: Bool? = nil) {
+                self.limit = limit
+                self.reservation = reservation
+                self.swap = swap
+                self.disableOOMKiller = disableOOMKiller
+            }
         }
-        public struct CPU: Codable, Sendable {
+        /// `linux.resources.cpu`.
+        public struct CPU: Codable, Sendable, Equatable {
+            /// v1 cpu.shares (2–262144); on v2 converted to cpu.weight.
             public var shares: UInt64?
-            /// µs per `period`.
+            /// µs per `period`; -1 means no limit (cpu.max "max").
             public var quota: Int64?
-            /// µs.
+            /// µs (1000–1000000).
             public var period: UInt64?
+            /// cpuset.cpus list, e.g. "0-1,3".
             public var cpus: String?
+            /// cpuset.mems list.
             public var mems: String?
+            public init(shares: UInt64? = nil, quota: Int64? = nil, period: UInt64? = nil, cpus: String? = nil, mems: String? = nil) {
+                self.shares = shares
+                self.quota = quota
+                self.period = period
+                self.cpus = cpus
+                self.mems = mems
+            }
         }
-        public struct Pids: Codable, Sendable {
+        /// `linux.resources.pids`: pids.max; -1 means "max", 0 is a real limit (runtime-spec PR #1279).
+        public struct Pids: Codable, Sendable, Equatable {
             public var limit: Int64
+            public init(limit: Int64) { self.limit = limit }
+        }
+        /// `linux.resources.blockIO`.
+        public struct BlockIO: Codable, Sendable, Equatable {
+            /// 10–1000: v1 blkio.weight; v2 io.bfq.weight or io.weight (converted).
+            public var weight: UInt16?
+            public var throttleReadBpsDevice: [ThrottleDevice]?
+            public var throttleWriteBpsDevice: [ThrottleDevice]?
+            public var throttleReadIOPSDevice: [ThrottleDevice]?
+            public var throttleWriteIOPSDevice: [ThrottleDevice]?
+            public init() {}
+        }
+        /// One device's throttle: `rate` bytes/s or IO/s.
+        public struct ThrottleDevice: Codable, Sendable, Equatable {
+            public var major: Int64
+            public var minor: Int64
+            public var rate: UInt64
+            public init(major: Int64, minor: Int64, rate: UInt64) {
+                self.major = major
+                self.minor = minor
+                self.rate = rate
+            }
+        }
+        /// `linux.resources.hugepageLimits[]`: `pageSize` like "2MB", `limit` in bytes.
+        public struct HugepageLimit: Codable, Sendable, Equatable {
+            public var pageSize: String
+            public var limit: UInt64
+            public init(pageSize: String, limit: UInt64) {
+                self.pageSize = pageSize
+                self.limit = limit
+            }
         }
     }
 }
