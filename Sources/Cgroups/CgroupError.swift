@@ -33,6 +33,14 @@ public enum CgroupError: Error, Sendable, Equatable, CustomStringConvertible {
     case unsupported(operation: String, reason: String)
     /// A recorded cgroup directory is not inside any mounted cgroup hierarchy.
     case notACgroup(path: String)
+    /// A requested limit needs a controller this host does not offer to the cgroup: no v1
+    /// hierarchy carries it and the v2 hierarchy does not list it in `cgroup.controllers`
+    /// (cgroup-v2.rst "Enabling and Disabling"). `setting` names the limit (`memory limit`),
+    /// `cgroupPath` the directory, `hint` what to do.
+    case missingController(controller: String, setting: String, cgroupPath: String, hint: String)
+    /// A limit the host's cgroup version cannot express (e.g. `disableOOMKiller` on v2,
+    /// `unified` on v1), or an invalid value; `reason` says why and what to do.
+    case invalidResource(setting: String, reason: String)
 
     /// One line for the user: what failed, on which path, the system's reason, what to do.
     public var description: String {
@@ -74,6 +82,11 @@ public enum CgroupError: Error, Sendable, Equatable, CustomStringConvertible {
         case .notACgroup(let path):
             return
                 "\(path) is not inside a mounted cgroup hierarchy; was the cgroup file system remounted?"
+        case .missingController(let controller, let setting, let cgroupPath, let hint):
+            return "\(setting) needs the \(controller) controller, which this host does not offer to "
+                + "cgroup \(cgroupPath): \(hint)"
+        case .invalidResource(let setting, let reason):
+            return "cannot apply \(setting): \(reason)"
         }
     }
 

@@ -37,8 +37,10 @@ enum CgroupFiles {
     }
 
     /// Writes `value` with one `write(2)`. Throws `CgroupError.write` with path, value and errno.
+    /// `O_TRUNC` is ignored by cgroupfs (as in runc's `WriteFile`) and keeps regular files in
+    /// fake test trees holding exactly the last value.
     static func write(_ path: String, _ value: String) throws(CgroupError) {
-        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        let fd = open(path, O_WRONLY | O_TRUNC | O_CLOEXEC)
         guard fd >= 0 else { throw .write(path: path, value: value, errno: errno) }
         defer { close(fd) }
         let bytes = Array(value.utf8)

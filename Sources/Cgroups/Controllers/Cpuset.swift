@@ -1,3 +1,5 @@
+import OCI
+
 /// cgroup v1 `cpuset` (`Documentation/admin-guide/cgroup-v1/cpusets.rst`). Limits come later;
 /// for now only what creating a cgroup needs.
 enum Cpuset {
@@ -24,5 +26,15 @@ extension String {
         while let c = s.first, c == " " || c == "\n" || c == "\t" { s.removeFirst() }
         while let c = s.last, c == " " || c == "\n" || c == "\t" { s.removeLast() }
         return String(s)
+    }
+}
+
+/// Writing `linux.resources.cpu.cpus`/`mems` to `cpuset.cpus`/`cpuset.mems` (list format "0-1,3").
+/// v1: cgroup-v1/cpusets.rst; v2: cgroup-v2.rst "Cpuset Interface Files" (the `cpuset`
+/// controller must be enabled by the parent, which `Cgroup.apply` does).
+enum CpusetLimits {
+    static func apply(_ cpu: Spec.Resources.CPU, to dir: Cgroup.Directory) throws(CgroupError) {
+        if let cpus = cpu.cpus, !cpus.isEmpty { try dir.write("cpuset.cpus", cpus) }
+        if let mems = cpu.mems, !mems.isEmpty { try dir.write("cpuset.mems", mems) }
     }
 }
