@@ -46,6 +46,6 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "OCI", "Store", "LinuxSys"]),
         .testTarget(name: "CgroupsTests", dependencies: ["Cgroups", "LinuxSys", "OCI"]),
-        .testTarget(name: "ContainersTests", dependencies: ["Containers", "LinuxSys", "Store"]),
+        .testTarget(name: "ContainersTests", dependencies: ["Containers", "LinuxSys", "Store", "Cgroups", "OCI"]),
     ]
 )

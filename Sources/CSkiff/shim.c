@@ -270,3 +270,5 @@ int sk_lsetxattr(const char *path, const char *name, const void *value, size_t s
 int sk_fsetxattr(int fd, const char *name, const void *value, size_t size, int flags) {
     return fsetxattr(fd, name, value, size, flags);
 }
+unsigned int sk_major(unsigned long dev) { return major(dev); }
+unsigned int sk_minor(unsigned long dev) { return minor(dev); }

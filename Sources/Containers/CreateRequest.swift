@@ -29,6 +29,8 @@ public struct CreateRequest: Sendable {
     public var tty = false
     public var interactive = false
     public var cgroupParent: String?
+    /// `--memory`, `--cpus`, `--pids-limit`, … (become `linux.resources`).
+    public var resources = ResourceFlags()
 
     public init() {}
 }

@@ -162,6 +162,8 @@ extension Engine {
         r.cgroupPaths = cg.directories.map(\.path)
         try store().update(r)
         Trace.mark("prepare: recorded")
+        // Limits are in place before the first process joins the cgroup.
+        try applyResources(spec.linux?.resources, to: cg, name: r.name)
         let procs: [Int32]
         do {
             let files = try cg.procsFiles()
@@ -209,6 +211,7 @@ extension Engine {
             rec.startedAt = Clock.now()
             rec.finishedAt = nil
             rec.exitCode = nil
+            rec.oomKilled = false
             rec.error = nil
         } ?? r
     }
@@ -236,6 +239,11 @@ extension Engine {
     /// Returns Docker's exit code for `waitStatus`.
     func finish(_ r: ContainerRecord, waitStatus: Int32) -> Int32 {
         let code = Processes.exitCode(waitStatus: waitStatus)
+        // Killed by SIGKILL while its cgroup counted an OOM kill: Docker's OOMKilled.
+        var oomKilled = false
+        if code == 128 + SIGKILL, let cg = try? Cgroup(paths: r.cgroupPaths), let stats = try? cg.stats() {
+            oomKilled = (stats.oomKills ?? 0) > 0
+        }
         killAndRemoveCgroup(r)
         Trace.mark("finish: cgroup removed")
         // The rootfs was mounted only in the container's mount namespace, gone with its last process.
@@ -249,6 +257,7 @@ extension Engine {
         _ = try? store().modify(r.id) { rec in
             rec.status = .exited
             rec.exitCode = code
+            rec.oomKilled = oomKilled
             rec.finishedAt = Clock.now()
             rec.pid = nil
             rec.cgroupPaths = []

@@ -55,6 +55,9 @@ enum SpecBuilder {
         spec.hostname = hostname
         spec.mounts = defaultMounts(runDir: runDir) + (try volumeMounts(req.volumes)) + (try tmpfsMounts(req.tmpfs))
         var linux = Spec.Linux()
+        if !req.resources.isEmpty {
+            linux.resources = try req.resources.resources(merging: nil, cpuSharesForWeight: cpuShares(forWeight:))
+        }
         linux.maskedPaths = defaultMaskedPaths
         linux.readonlyPaths = defaultReadonlyPaths
         var ns = ["pid", "mount", "uts", "ipc", "cgroup"].map { Spec.Namespace(type: $0) }

@@ -72,3 +72,7 @@ public func pipe2(_ fds: UnsafeMutablePointer<Int32>, _ flags: Int32) -> Int32 {
 
 /// makedev(3): a dev_t from major and minor numbers.
 public func makedev(_ major: UInt32, _ minor: UInt32) -> UInt { UInt(sk_makedev(major, minor)) }
+
+/// major(3) and minor(3) of a dev_t.
+public func major(_ dev: UInt) -> UInt32 { sk_major(dev) }
+public func minor(_ dev: UInt) -> UInt32 { sk_minor(dev) }

@@ -26,6 +26,7 @@ struct ContainerOptions: ParsableArguments {
     @Flag(name: .long, help: "Run a minimal init as PID 1 that forwards signals and reaps zombies.") var `init` = false
     @Option(name: .customLong("cgroup-parent"), help: "Parent cgroup for the container.") var cgroupParent: String?
     @Option(name: .long, help: "Use an unpacked root filesystem directory instead of an image.") var rootfs: String?
+    @OptionGroup(title: "Resource limits") var limits: ResourceOptions
 
     func request(imageAndCommand: [String], autoRemove: Bool) throws -> CreateRequest {
         var req = CreateRequest()
@@ -52,6 +53,7 @@ struct ContainerOptions: ParsableArguments {
         req.initProcess = `init`
         req.autoRemove = autoRemove
         req.cgroupParent = cgroupParent
+        req.resources = limits.flags
         return req
     }
 }
@@ -67,6 +69,7 @@ struct Run: ParsableCommand {
               skiff run -d --name web --network host -e PORT=9000 model-server
               skiff run --rm -v /srv/data:/data:ro -w /data busybox ls
               skiff run --rm --rootfs ./rootfs /bin/sh -c 'echo hi'
+              skiff run -d --memory 256m --cpus 0.5 --pids-limit 100 model-server
             """)
     @OptionGroup var global: GlobalOptions
     @OptionGroup var options: ContainerOptions

@@ -24,7 +24,8 @@ struct Skiff: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             Run.self, Create.self, Start.self, Exec.self, PS.self, Logs.self, Stop.self, Kill.self, Remove.self,
-            Inspect.self, Load.self, ImagesCommand.self, RemoveImage.self,
+            Inspect.self, Update.self, Pause.self, Unpause.self, Stats.self, Info.self, Load.self, ImagesCommand.self,
+            RemoveImage.self,
         ])
 }
 

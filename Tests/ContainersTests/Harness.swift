@@ -63,6 +63,13 @@ enum Harness {
     /// initialised exactly once, thread-safely).
     private static let busyboxLoad: Result<Void, TestFailure> = {
         mkdir(stateRoot, 0o700)
+        // Containers an earlier, interrupted run left behind would compete for the CPUs and
+        // skew the tests that measure CPU shares: remove them first.
+        let leftovers = runSync([binary, "ps", "-aq"], env: ["SKIFF_ROOT": stateRoot], stdin: nil, timeout: 30)
+        let ids = leftovers.lines.filter { !$0.isEmpty }
+        if !ids.isEmpty {
+            _ = runSync([binary, "rm", "-f"] + ids, env: ["SKIFF_ROOT": stateRoot], stdin: nil, timeout: 120)
+        }
         let r = runSync([binary, "load", busyboxLayout], env: ["SKIFF_ROOT": stateRoot], stdin: nil, timeout: 120)
         guard r.code == 0 else { return .failure(TestFailure("skiff load busybox failed: \(r)")) }
         return .success(())

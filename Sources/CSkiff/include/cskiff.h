@@ -93,6 +93,8 @@ int sk_fsetxattr(int fd, const char *name, const void *value, size_t size, int f
 /* pipe2(2) (glibc: _GNU_SOURCE) and makedev(3). */
 int sk_pipe2(int fds[2], int flags);
 unsigned long sk_makedev(unsigned int major, unsigned int minor);
+unsigned int sk_major(unsigned long dev);
+unsigned int sk_minor(unsigned long dev);
 
 /* getrandom(2): fills buf; returns bytes written or -1. */
 long sk_getrandom(void *buf, unsigned long len);

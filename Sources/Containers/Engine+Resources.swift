@@ -1,0 +1,85 @@
+import Cgroups
+import LinuxSys
+import OCI
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The v1 `cpu.shares` whose v2 `cpu.weight` (runc/crun's current conversion,
+/// `Cgroups.cpuWeight(fromShares:)`) is closest to `weight`, so `--cpu-weight` means the same on
+/// both cgroup versions. The conversion is monotonic: a binary search over 2…262144.
+func cpuShares(forWeight weight: UInt64) -> UInt64 {
+    var lo: UInt64 = 2
+    var hi: UInt64 = 262_144
+    while lo < hi {
+        let mid = (lo + hi) / 2
+        if cpuWeight(fromShares: mid) < weight { lo = mid + 1 } else { hi = mid }
+    }
+    if lo > 2, weight - min(weight, cpuWeight(fromShares: lo - 1)) < cpuWeight(fromShares: lo) - weight { return lo - 1 }
+    return lo
+}
+
+extension Engine {
+    /// Writes `resources` to a container's cgroup.
+    /// - Throws: `SkiffError` naming the controller or file the host refused.
+    func applyResources(_ resources: Spec.Resources?, to cg: Cgroup, name: String) throws {
+        guard let resources else { return }
+        do {
+            try cg.apply(resources)
+        } catch {
+            throw SkiffError("cannot apply the resource limits of container \(name): \(error)")
+        }
+    }
+
+    /// `skiff update`: changes the limits of a container; a running one gets them at once.
+    /// Docker's rule for `--memory-swap` without `--memory`: the current memory limit is kept.
+    /// - Returns: the container's new resources.
+    /// - Throws: `SkiffError` for invalid values or limits the host cannot enforce; nothing changes then.
+    @discardableResult
+    public func update(_ ref: String, _ flags: ResourceFlags) throws -> Spec.Resources {
+        guard !flags.isEmpty else { throw SkiffError("nothing to update: give at least one resource flag (see skiff update --help)") }
+        let r = try find(ref)
+        let resources = try flags.resources(merging: r.spec.linux?.resources, cpuSharesForWeight: cpuShares(forWeight:))
+        if (r.status == .running || r.status == .paused), !r.cgroupPaths.isEmpty {
+            let cg = try Cgroup(paths: r.cgroupPaths)
+            try applyResources(resources, to: cg, name: r.name)
+        }
+        try store().modify(r.id) { rec in
+            if rec.spec.linux == nil { rec.spec.linux = Spec.Linux() }
+            rec.spec.linux?.resources = resources
+        }
+        if let updated = try store().get(id: r.id) {
+            try? Files.write(containerDir(r.id) + "/config.json", OCIJSON.encode(updated.spec, pretty: true))
+        }
+        return resources
+    }
+
+    /// `skiff pause`: freezes every process of a running container (cgroup.freeze / v1 freezer).
+    public func pause(_ ref: String) throws {
+        let r = try find(ref)
+        guard r.status == .running else {
+            throw SkiffError("cannot pause container \(r.name): it is \(r.status.rawValue), not running")
+        }
+        let cg = try Cgroup(paths: r.cgroupPaths)
+        do { try cg.freeze() } catch { throw SkiffError("cannot pause container \(r.name): \(error)") }
+        try store().modify(r.id) { $0.status = .paused }
+    }
+
+    /// `skiff unpause`: thaws a paused container.
+    public func unpause(_ ref: String) throws {
+        let r = try find(ref)
+        guard r.status == .paused else {
+            throw SkiffError("cannot unpause container \(r.name): it is \(r.status.rawValue), not paused")
+        }
+        let cg = try Cgroup(paths: r.cgroupPaths)
+        do { try cg.thaw() } catch { throw SkiffError("cannot unpause container \(r.name): \(error)") }
+        try store().modify(r.id) { $0.status = .running }
+    }
+
+    /// A container's cgroup statistics, or nil when it has no cgroup (not running).
+    public func stats(_ r: ContainerRecord) throws -> CgroupStats? {
+        guard r.status == .running || r.status == .paused, !r.cgroupPaths.isEmpty else { return nil }
+        return try Cgroup(paths: r.cgroupPaths).stats()
+    }
+}

@@ -1,0 +1,235 @@
+import LinuxSys
+import OCI
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Docker's resource flags, as given on `run` and `update`, before they become runtime-spec
+/// `linux.resources` (config-linux.md#control-groups). Strings are parsed here so that errors can
+/// name the flag and the value.
+public struct ResourceFlags: Sendable, Equatable {
+    /// `--cpus 1.5`: CPUs worth of time per period (cpu.max = cpus × period).
+    public var cpus: String?
+    /// `--cpu-shares 512` (v1 cpu.shares; converted to cpu.weight on v2).
+    public var cpuShares: String?
+    /// `--cpu-weight 100` (v2 cpu.weight 1–10000; converted to shares on v1).
+    public var cpuWeight: String?
+    public var cpusetCPUs: String?
+    public var cpusetMems: String?
+    /// `--memory 64m` (b, k, m, g suffixes; binary units as Docker's).
+    public var memory: String?
+    public var memoryReservation: String?
+    /// `--memory-swap`: memory plus swap; -1 for unlimited swap.
+    public var memorySwap: String?
+    public var oomKillDisable = false
+    /// `--pids-limit 20`; -1 or 0 for unlimited (Docker's rule).
+    public var pidsLimit: String?
+    /// `--blkio-weight 10..1000`.
+    public var blkioWeight: String?
+    /// `--device-read-bps /dev/sda:1mb` and friends: DEVICE:RATE.
+    public var deviceReadBps: [String] = []
+    public var deviceWriteBps: [String] = []
+    public var deviceReadIOPS: [String] = []
+    public var deviceWriteIOPS: [String] = []
+    /// `--hugetlb 2MB:64m`: PAGESIZE:LIMIT.
+    public var hugetlb: [String] = []
+
+    public init() {}
+
+    /// True when no flag was given.
+    public var isEmpty: Bool { self == ResourceFlags() }
+
+    /// The CFS period Skiff uses with `--cpus` (µs), as Docker does.
+    public static let cpuPeriod: UInt64 = 100_000
+
+    /// Merges these flags into `base` (the container's current resources, for `update`).
+    /// - Parameter cpuSharesForWeight: converts a v2 cpu.weight to v1 shares (the inverse of the
+    ///   runc/crun conversion, from the Cgroups module).
+    /// - Throws: `SkiffError` naming the flag and value that is invalid.
+    public func resources(merging base: Spec.Resources?, cpuSharesForWeight: (UInt64) -> UInt64) throws -> Spec.Resources {
+        var r = base ?? Spec.Resources()
+        if let v = cpus {
+            guard let c = Double(v), c >= 0, c.isFinite else {
+                throw SkiffError("invalid --cpus \"\(v)\": give a number of CPUs such as 0.5 or 2")
+            }
+            var cpu = r.cpu ?? Spec.Resources.CPU()
+            cpu.period = ResourceFlags.cpuPeriod
+            cpu.quota = c == 0 ? -1 : Int64((c * Double(ResourceFlags.cpuPeriod)).rounded())
+            if let q = cpu.quota, q > 0, q < 1000 {
+                throw SkiffError("invalid --cpus \"\(v)\": the minimum is 0.01 (a 1 ms quota per 100 ms period)")
+            }
+            r.cpu = cpu
+        }
+        if let v = cpuShares {
+            guard let s = UInt64(v), s >= 2, s <= 262_144 else {
+                throw SkiffError("invalid --cpu-shares \"\(v)\": give an integer from 2 to 262144 (1024 is the default)")
+            }
+            var cpu = r.cpu ?? Spec.Resources.CPU()
+            cpu.shares = s
+            r.cpu = cpu
+        }
+        if let v = cpuWeight {
+            guard let w = UInt64(v), w >= 1, w <= 10_000 else {
+                throw SkiffError("invalid --cpu-weight \"\(v)\": give an integer from 1 to 10000 (100 is the default)")
+            }
+            var cpu = r.cpu ?? Spec.Resources.CPU()
+            cpu.shares = cpuSharesForWeight(w)
+            r.cpu = cpu
+        }
+        if let v = cpusetCPUs {
+            try ResourceFlags.checkList(v, flag: "--cpuset-cpus")
+            var cpu = r.cpu ?? Spec.Resources.CPU()
+            cpu.cpus = v
+            r.cpu = cpu
+        }
+        if let v = cpusetMems {
+            try ResourceFlags.checkList(v, flag: "--cpuset-mems")
+            var cpu = r.cpu ?? Spec.Resources.CPU()
+            cpu.mems = v
+            r.cpu = cpu
+        }
+        var mem = r.memory ?? Spec.Resources.Memory()
+        var memoryTouched = false
+        if let v = memory {
+            mem.limit = try ResourceFlags.bytes(v, flag: "--memory", minimum: 6 * 1024 * 1024)
+            memoryTouched = true
+        }
+        if let v = memoryReservation {
+            mem.reservation = try ResourceFlags.bytes(v, flag: "--memory-reservation")
+            memoryTouched = true
+        }
+        if let v = memorySwap {
+            if v == "-1" {
+                mem.swap = -1
+            } else {
+                let swap = try ResourceFlags.bytes(v, flag: "--memory-swap")
+                guard let limit = mem.limit, limit > 0 else {
+                    throw SkiffError("--memory-swap \(v) needs a memory limit: give --memory too (memory-swap is memory plus swap)")
+                }
+                guard swap >= limit else {
+                    throw SkiffError("invalid --memory-swap \(v): it is memory plus swap, so it must be at least --memory (\(limit) bytes)")
+                }
+                mem.swap = swap
+            }
+            memoryTouched = true
+        }
+        if oomKillDisable {
+            mem.disableOOMKiller = true
+            memoryTouched = true
+        }
+        if memoryTouched { r.memory = mem }
+        if let v = pidsLimit {
+            guard let n = Int64(v), n >= -1 else {
+                throw SkiffError("invalid --pids-limit \"\(v)\": give a positive number, or 0 or -1 for unlimited")
+            }
+            r.pids = Spec.Resources.Pids(limit: n <= 0 ? -1 : n)
+        }
+        var io = r.blockIO ?? Spec.Resources.BlockIO()
+        var ioTouched = false
+        if let v = blkioWeight {
+            guard let w = UInt16(v), (10...1000).contains(w) else {
+                throw SkiffError("invalid --blkio-weight \"\(v)\": give an integer from 10 to 1000")
+            }
+            io.weight = w
+            ioTouched = true
+        }
+        func throttles(_ specs: [String], _ flag: String, iops: Bool) throws -> [Spec.Resources.ThrottleDevice]? {
+            guard !specs.isEmpty else { return nil }
+            ioTouched = true
+            return try specs.map { try ResourceFlags.throttle($0, flag: flag, iops: iops) }
+        }
+        io.throttleReadBpsDevice = try throttles(deviceReadBps, "--device-read-bps", iops: false) ?? io.throttleReadBpsDevice
+        io.throttleWriteBpsDevice = try throttles(deviceWriteBps, "--device-write-bps", iops: false) ?? io.throttleWriteBpsDevice
+        io.throttleReadIOPSDevice = try throttles(deviceReadIOPS, "--device-read-iops", iops: true) ?? io.throttleReadIOPSDevice
+        io.throttleWriteIOPSDevice = try throttles(deviceWriteIOPS, "--device-write-iops", iops: true) ?? io.throttleWriteIOPSDevice
+        if ioTouched { r.blockIO = io }
+        if !hugetlb.isEmpty {
+            var limits = r.hugepageLimits ?? []
+            for h in hugetlb {
+                let parts = h.split(separator: ":", maxSplits: 1).map(String.init)
+                guard parts.count == 2, ["2MB", "1GB", "64KB", "32MB", "16GB"].contains(parts[0].uppercased()) else {
+                    throw SkiffError("invalid --hugetlb \"\(h)\": expected PAGESIZE:LIMIT such as 2MB:64m")
+                }
+                let size = parts[0].uppercased()
+                let limit = try ResourceFlags.bytes(parts[1], flag: "--hugetlb")
+                limits.removeAll { $0.pageSize == size }
+                limits.append(Spec.Resources.HugepageLimit(pageSize: size, limit: UInt64(limit)))
+            }
+            r.hugepageLimits = limits
+        }
+        return r
+    }
+
+    /// Parses Docker's sizes: a number with an optional b, k, m or g suffix (binary units),
+    /// e.g. 64m = 67108864. "-1" means unlimited.
+    /// - Throws: `SkiffError` naming the flag and the value.
+    public static func bytes(_ s: String, flag: String, minimum: Int64 = 0) throws -> Int64 {
+        if s == "-1" { return -1 }
+        var text = s.lowercased()
+        // "64mb" and "64mib" mean 64m; a bare "b" suffix means bytes.
+        if text.hasSuffix("ib") {
+            text.removeLast(2)
+        } else if text.hasSuffix("b"), text.count > 1, let before = text.dropLast().last, !before.isNumber {
+            text.removeLast()
+        }
+        var multiplier: Double = 1
+        if let last = text.last, !last.isNumber {
+            switch last {
+            case "b": multiplier = 1
+            case "k": multiplier = 1024
+            case "m": multiplier = 1024 * 1024
+            case "g": multiplier = 1024 * 1024 * 1024
+            case "t": multiplier = 1024 * 1024 * 1024 * 1024
+            default:
+                throw SkiffError("invalid size \"\(s)\" for \(flag): use a number with b, k, m or g (e.g. 64m)")
+            }
+            text.removeLast()
+        }
+        guard let n = Double(text), n >= 0, n.isFinite else {
+            throw SkiffError("invalid size \"\(s)\" for \(flag): use a number with b, k, m or g (e.g. 64m)")
+        }
+        let v = Int64((n * multiplier).rounded())
+        if v < minimum {
+            throw SkiffError("\(flag) \(s) is too small: the minimum is \(minimum / 1024 / 1024)m")
+        }
+        return v
+    }
+
+    /// `DEVICE:RATE` → a throttle entry; the device's major:minor comes from `stat(2)`.
+    static func throttle(_ s: String, flag: String, iops: Bool) throws -> Spec.Resources.ThrottleDevice {
+        guard let colon = s.lastIndex(of: ":") else {
+            throw SkiffError("invalid \(flag) \"\(s)\": expected DEVICE:RATE such as /dev/sda:1mb")
+        }
+        let path = String(s[..<colon])
+        let rateText = String(s[s.index(after: colon)...])
+        var st = stat()
+        guard stat(path, &st) == 0 else {
+            throw SkiffError("invalid \(flag) \"\(s)\": cannot stat \(path): \(SysError.message(errno))")
+        }
+        guard (st.st_mode & S_IFMT) == S_IFBLK else {
+            throw SkiffError("invalid \(flag) \"\(s)\": \(path) is not a block device")
+        }
+        let rate: Int64
+        if iops {
+            guard let n = Int64(rateText), n > 0 else {
+                throw SkiffError("invalid \(flag) \"\(s)\": the rate must be a positive number of IO per second")
+            }
+            rate = n
+        } else {
+            rate = try bytes(rateText, flag: flag)
+            guard rate > 0 else { throw SkiffError("invalid \(flag) \"\(s)\": the rate must be positive") }
+        }
+        return Spec.Resources.ThrottleDevice(
+            major: Int64(major(st.st_rdev)), minor: Int64(minor(st.st_rdev)), rate: UInt64(rate))
+    }
+
+    /// A cpuset list: "0-3,5".
+    static func checkList(_ s: String, flag: String) throws {
+        let ok = !s.isEmpty && s.split(separator: ",", omittingEmptySubsequences: false).allSatisfy { part in
+            let ends = part.split(separator: "-", omittingEmptySubsequences: false)
+            return (1...2).contains(ends.count) && ends.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
+        }
+        guard ok else { throw SkiffError("invalid \(flag) \"\(s)\": expected a list such as 0-3,5") }
+    }
+}

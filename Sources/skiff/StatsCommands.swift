@@ -1,0 +1,208 @@
+import ArgumentParser
+import Cgroups
+import Containers
+import LinuxSys
+import OCI
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Host facts for `info` and `stats`: usable CPUs and memory (from procfs).
+enum Host {
+    /// CPUs this process may run on (`Cpus_allowed_list` in /proc/self/status).
+    static func usableCPUs() -> Int {
+        guard let status = try? Files.readString("/proc/self/status"),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") })
+        else { return 1 }
+        let list = String(line.dropFirst("Cpus_allowed_list:".count)).trimmingCharacters(in: " \t")
+        return list.split(separator: ",").reduce(0) { n, part in
+            let ends = part.split(separator: "-").compactMap { Int($0) }
+            return n + (ends.count == 2 ? ends[1] - ends[0] + 1 : 1)
+        }
+    }
+
+    /// MemTotal from /proc/meminfo, bytes.
+    static func memoryTotal() -> UInt64 {
+        guard let info = try? Files.readString("/proc/meminfo"),
+            let line = info.split(separator: "\n").first(where: { $0.hasPrefix("MemTotal:") })
+        else { return 0 }
+        let kb = line.split(separator: " ").compactMap { UInt64($0) }.first ?? 0
+        return kb * 1024
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String {
+        var s = Substring(self)
+        while let f = s.first, set.contains(f) { s.removeFirst() }
+        while let l = s.last, set.contains(l) { s.removeLast() }
+        return String(s)
+    }
+}
+
+/// Binary sizes as `docker stats` prints them: 12.5MiB, 1.2GiB.
+func binarySize(_ bytes: UInt64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+    var v = Double(bytes)
+    var i = 0
+    while v >= 1024 && i < units.count - 1 {
+        v /= 1024
+        i += 1
+    }
+    return i == 0 ? "\(bytes)B" : String((v * 100).rounded() / 100) + units[i]
+}
+
+func percent(_ v: Double) -> String { String((v * 100).rounded() / 100) + "%" }
+
+struct Stats: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats", abstract: "Live resource usage of running containers, from their cgroups.",
+        discussion: """
+            CPU % is measured over one second between two reads of the cgroup's CPU time.
+            Examples:
+              skiff stats --no-stream
+              skiff stats --no-stream --format json ms | jq .MemUsageBytes
+            """)
+    @OptionGroup var global: GlobalOptions
+    @Flag(name: .customLong("no-stream"), help: "Print one sample and exit.") var noStream = false
+    @Option(name: .long, help: "Output format: table or json (one object per line).") var format = "table"
+    @Argument(help: "Containers (default: all running).") var containers: [String] = []
+
+    /// One container's line, with raw numbers for scripts (`--format json`).
+    struct Row: Codable {
+        var ID: String
+        var Name: String
+        var CPUPerc: Double
+        var CPUUsageMicroseconds: UInt64
+        var CPUThrottledMicroseconds: UInt64?
+        var MemUsageBytes: UInt64
+        var MemLimitBytes: UInt64
+        var MemPeakBytes: UInt64?
+        var MemPerc: Double
+        var OOMKills: UInt64?
+        var PIDs: UInt64?
+        var PIDsLimit: UInt64?
+        var BlockReadBytes: UInt64?
+        var BlockWriteBytes: UInt64?
+        var CPUPressureSomeAvg10: Double?
+        var MemoryPressureSomeAvg10: Double?
+        var MemoryPressureFullAvg10: Double?
+        var IOPressureSomeAvg10: Double?
+    }
+
+    func run() throws {
+        try execute {
+            guard format == "table" || format == "json" else { throw SkiffError("unknown --format \"\(format)\": use table or json") }
+            let engine = global.engine()
+            let hostMemory = Host.memoryTotal()
+            repeat {
+                let records = try containers.isEmpty
+                    ? engine.list().filter { $0.status == .running || $0.status == .paused }
+                    : containers.map { try engine.find($0) }
+                var first: [String: (CgroupStats, Double)] = [:]
+                for r in records { if let s = try? engine.stats(r) { first[r.id] = (s, Clock.monotonic()) } }
+                usleep(1_000_000)
+                var rows: [Row] = []
+                for r in records {
+                    guard let (s0, t0) = first[r.id], let s = try? engine.stats(r) else {
+                        if !containers.isEmpty { throw SkiffError("container \(r.name) is not running (status \(r.status.rawValue))") }
+                        continue
+                    }
+                    let elapsed = (Clock.monotonic() - t0) * 1_000_000
+                    let cpu = elapsed > 0 ? Double(s.cpuUsageMicroseconds &- s0.cpuUsageMicroseconds) / elapsed * 100 : 0
+                    let limit = s.memoryLimit.map { min($0, hostMemory) } ?? hostMemory
+                    let used = s.memoryCurrent ?? 0
+                    rows.append(
+                        Row(
+                            ID: r.shortID, Name: r.name, CPUPerc: (cpu * 100).rounded() / 100,
+                            CPUUsageMicroseconds: s.cpuUsageMicroseconds, CPUThrottledMicroseconds: s.cpuThrottledMicroseconds,
+                            MemUsageBytes: used, MemLimitBytes: limit, MemPeakBytes: s.memoryPeak,
+                            MemPerc: limit > 0 ? (Double(used) / Double(limit) * 10_000).rounded() / 100 : 0,
+                            OOMKills: s.oomKills, PIDs: s.pidsCurrent, PIDsLimit: s.pidsLimit,
+                            BlockReadBytes: s.ioReadBytes, BlockWriteBytes: s.ioWriteBytes,
+                            CPUPressureSomeAvg10: s.cpuPressureSomeAvg10, MemoryPressureSomeAvg10: s.memoryPressureSomeAvg10,
+                            MemoryPressureFullAvg10: s.memoryPressureFullAvg10, IOPressureSomeAvg10: s.ioPressureSomeAvg10))
+                }
+                if format == "json" {
+                    for row in rows { print(try OCIJSON.string(row)) }
+                } else {
+                    if !noStream { print("\u{1B}[2J\u{1B}[H", terminator: "") }
+                    var t = Table(["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS", "BLOCK I/O", "THROTTLED", "PSI cpu/mem"])
+                    for row in rows {
+                        let psi = [row.CPUPressureSomeAvg10, row.MemoryPressureSomeAvg10].map { $0.map { String($0) } ?? "-" }
+                        t.add([
+                            row.ID, row.Name, percent(row.CPUPerc),
+                            binarySize(row.MemUsageBytes) + " / " + binarySize(row.MemLimitBytes), percent(row.MemPerc),
+                            row.PIDs.map(String.init) ?? "-",
+                            (row.BlockReadBytes.map { humanSize(Int64($0)) } ?? "-") + " / "
+                                + (row.BlockWriteBytes.map { humanSize(Int64($0)) } ?? "-"),
+                            row.CPUThrottledMicroseconds.map { String(Double($0 / 1000) / 1000) + "s" } ?? "-",
+                            psi.joined(separator: " / "),
+                        ])
+                    }
+                    print(t.render())
+                }
+                fflush(nil)
+            } while !noStream
+        }
+    }
+}
+
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "info", abstract: "Host facts: cgroup mode and controllers, usable CPUs and memory, state.",
+        discussion: "Examples:\n  skiff info\n  skiff info --format json | jq .Cgroup.Mode")
+    @OptionGroup var global: GlobalOptions
+    @Option(name: .long, help: "Output format: text or json.") var format = "text"
+
+    struct Document: Codable {
+        struct CgroupInfo: Codable {
+            var Mode: String
+            var Controllers: [String]
+            var Hierarchies: [String]
+        }
+        var Kernel: String
+        var CPUs: Int
+        var MemoryBytes: UInt64
+        var Cgroup: CgroupInfo
+        var StateRoot: String
+        var Containers: Int
+        var Running: Int
+        var Images: Int
+    }
+
+    func run() throws {
+        try execute {
+            guard format == "text" || format == "json" else { throw SkiffError("unknown --format \"\(format)\": use text or json") }
+            let engine = global.engine()
+            let layout = try CgroupLayout.detect()
+            var u = utsname()
+            uname(&u)
+            let release = withUnsafeBytes(of: u.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            let records = try engine.list()
+            let doc = Document(
+                Kernel: release, CPUs: Host.usableCPUs(), MemoryBytes: Host.memoryTotal(),
+                Cgroup: .init(
+                    Mode: layout.mode.rawValue, Controllers: layout.availableControllers.sorted(),
+                    Hierarchies: layout.hierarchies.map { h in
+                        "\(h.mountPoint) (\(h.version.rawValue)\(h.controllers.isEmpty ? "" : ": " + h.controllers.joined(separator: ",")))"
+                    }),
+                StateRoot: engine.root.path, Containers: records.count,
+                Running: records.filter { $0.status == .running || $0.status == .paused }.count,
+                Images: try engine.images().list().count)
+            if format == "json" {
+                print(try OCIJSON.string(doc, pretty: true))
+                return
+            }
+            print("Kernel:        \(doc.Kernel)")
+            print("CPUs:          \(doc.CPUs) usable")
+            print("Memory:        \(binarySize(doc.MemoryBytes))")
+            print("Cgroups:       \(doc.Cgroup.Mode); controllers: \(doc.Cgroup.Controllers.joined(separator: ", "))")
+            for h in doc.Cgroup.Hierarchies { print("  \(h)") }
+            print("State root:    \(doc.StateRoot)")
+            print("Containers:    \(doc.Containers) (\(doc.Running) running)")
+            print("Images:        \(doc.Images)")
+        }
+    }
+}
