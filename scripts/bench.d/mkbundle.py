@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Rewrites the config.json of an `umoci unpack`ed busybox bundle for scripts/bench.
 
-usage: mkbundle.py BUNDLE_DIR {plain|hardened}
+usage: mkbundle.py BUNDLE_DIR {plain|limits|hardened}
 
 plain     matches what `skiff run --rm busybox /bin/true` sets up today: pid, mount, uts, ipc,
           network and cgroup namespaces; /proc, /dev (tmpfs), /dev/pts, /dev/shm, /dev/mqueue,
           /sys (ro); /etc/hostname, /etc/hosts, /etc/resolv.conf bind-mounted from files next to
           the rootfs; every capability kept; no seccomp; Docker's masked/read-only paths; no rlimits;
           no_new_privs set (Skiff sets it too).
+limits    plain plus linux.resources: memory 256 MiB, cpu quota 100000/100000 (1 CPU), pids 100 —
+          what `skiff run --memory 256m --cpus 1 --pids-limit 100` sets.
 hardened  the same namespaces and mounts plus what runc/crun do by default for `runc spec`
           bundles: the three default capabilities (AUDIT_WRITE, KILL, NET_BIND_SERVICE),
           masked and read-only /proc and /sys paths, RLIMIT_NOFILE 1024, and the
@@ -70,7 +72,7 @@ def seccomp_for(caps):
 
 def main():
     bundle, variant = sys.argv[1], sys.argv[2]
-    assert variant in ("plain", "hardened"), variant
+    assert variant in ("plain", "hardened", "limits"), variant
     path = os.path.join(bundle, "config.json")
     with open(path) as f:
         cfg = json.load(f)
@@ -120,15 +122,22 @@ def main():
         "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
         "/sys/devices/virtual/powercap"]
     linux["readonlyPaths"] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
-    if variant == "plain":
+    if variant in ("plain", "limits"):
         caps = host_caps()
         p.pop("rlimits", None)
     else:
         caps = DEFAULT_CAPS
         p["rlimits"] = [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}]
         linux["seccomp"] = seccomp_for(caps)
+    if variant == "limits":
+        # The same limits as `skiff run --memory 256m --cpus 1 --pids-limit 100` (LIMITS in scripts/bench).
+        linux["resources"] = {
+            "memory": {"limit": 256 * 1024 * 1024},
+            "cpu": {"quota": 100000, "period": 100000},
+            "pids": {"limit": 100},
+        }
     p["capabilities"] = {k: list(caps) for k in ("bounding", "effective", "permitted")}
-    if variant == "plain":
+    if variant in ("plain", "limits"):
         p["capabilities"]["inheritable"] = []
         p["capabilities"]["ambient"] = []
     with open(path, "w") as f:
