@@ -108,13 +108,7 @@ struct Stop: ParsableCommand {
     @Argument(help: "Containers.") var containers: [String]
 
     func run() throws {
-        try execute {
-            let engine = global.engine()
-            try forEach(containers) { c in
-                try engine.stop(c, timeout: time)
-                print(c)
-            }
-        }
+        try eachContainer(global, containers) { try $0.stop($1, timeout: time) }
     }
 }
 
@@ -128,14 +122,12 @@ struct Kill: ParsableCommand {
     @Argument(help: "Containers.") var containers: [String]
 
     func run() throws {
-        try execute {
-            let engine = global.engine()
-            let sig = try Processes.signal(named: signal)
-            try forEach(containers) { c in
-                try engine.kill(c, signal: sig)
-                print(c)
-            }
+        let sig: Int32
+        do { sig = try Processes.signal(named: signal) } catch let e as SkiffError {
+            printError(e.message)
+            throw ExitCode(125)
         }
+        try eachContainer(global, containers) { try $0.kill($1, signal: sig) }
     }
 }
 
@@ -148,13 +140,7 @@ struct Remove: ParsableCommand {
     @Argument(help: "Containers.") var containers: [String]
 
     func run() throws {
-        try execute {
-            let engine = global.engine()
-            try forEach(containers) { c in
-                try engine.remove(c, force: force)
-                print(c)
-            }
-        }
+        try eachContainer(global, containers) { try $0.remove($1, force: force) }
     }
 }
 

@@ -62,13 +62,7 @@ struct Update: ParsableCommand {
     @Argument(help: "Containers.") var containers: [String]
 
     func run() throws {
-        try execute {
-            let engine = global.engine()
-            try forEach(containers) { c in
-                try engine.update(c, resources.flags)
-                print(c)
-            }
-        }
+        try eachContainer(global, containers) { try $0.update($1, resources.flags) }
     }
 }
 
@@ -80,13 +74,7 @@ struct Pause: ParsableCommand {
     @Argument(help: "Containers.") var containers: [String]
 
     func run() throws {
-        try execute {
-            let engine = global.engine()
-            try forEach(containers) { c in
-                try engine.pause(c)
-                print(c)
-            }
-        }
+        try eachContainer(global, containers) { try $0.pause($1) }
     }
 }
 
@@ -97,12 +85,6 @@ struct Unpause: ParsableCommand {
     @Argument(help: "Containers.") var containers: [String]
 
     func run() throws {
-        try execute {
-            let engine = global.engine()
-            try forEach(containers) { c in
-                try engine.unpause(c)
-                print(c)
-            }
-        }
+        try eachContainer(global, containers) { try $0.unpause($1) }
     }
 }

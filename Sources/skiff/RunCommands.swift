@@ -199,3 +199,15 @@ func forEach(_ names: [String], _ body: (String) throws -> Void) throws {
     }
     if failed { throw ExitCode(1) }
 }
+
+/// `skiff VERB NAME...`: runs `action` for each container, printing its name as docker does, and
+/// going on after a failure (exit 1 at the end).
+func eachContainer(_ global: GlobalOptions, _ names: [String], _ action: (Engine, String) throws -> Void) throws {
+    try execute {
+        let engine = global.engine()
+        try forEach(names) { c in
+            try action(engine, c)
+            print(c)
+        }
+    }
+}
