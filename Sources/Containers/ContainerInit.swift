@@ -44,6 +44,14 @@ enum ContainerInit {
         umask(0o022)
         _ = setsid()
         for fd in plan.cgroupProcs { close(fd) }
+        // Into the v1 hierarchies at once, without the global migration lock (see CgroupJoin);
+        // the monitor moves us into the v2 one meanwhile.
+        for fd in plan.cgroupSelfTasks {
+            try Files.write(fd: fd, Array("0".utf8), path: "cgroup tasks")
+            close(fd)
+        }
+        try Files.write(fd: plan.cgroupJoined, [UInt8(ascii: "J")], path: "cgroup joined pipe")
+        close(plan.cgroupJoined)
         try check(sk_unshare(plan.unshareFlags), "unshare", "namespaces")
         // Our copy of the host's mounts: receive host mount events, never send ours back.
         try check(mount(nil, "/", nil, UInt(MS_REC | MS_SLAVE), nil), "mount", "/ (make rslave)")

@@ -42,11 +42,7 @@ extension Engine {
 
         // Everything host-side is opened before entering the container.
         let cg = try? Cgroup(paths: r.cgroupPaths)
-        var procs: [Int32] = []
-        if let cg, let files = try? cg.procsFiles() {
-            procs = files.fds.map { fcntl($0, F_DUPFD_CLOEXEC, 3) }
-            files.close()
-        }
+        let join = try cg.map { try CgroupJoin.open($0) } ?? CgroupJoin()
         let stdinFD: Int32 = req.interactive ? 0 : open("/dev/null", O_RDONLY | O_CLOEXEC)
         let sigfd = try Monitor.signalFD()
         closeDatabase()
@@ -75,11 +71,11 @@ extension Engine {
         if child == 0 {
             close(sync[0])
             execChild(
-                req.command, env: env, cwd: cwd, user: user, procs: procs, tty: slave, stdin: stdinFD, sync: sync[1],
+                req.command, env: env, cwd: cwd, user: user, join: join, tty: slave, stdin: stdinFD, sync: sync[1],
                 noNewPrivileges: process?.noNewPrivileges ?? false)
         }
         close(sync[1])
-        for fd in procs { close(fd) }
+        join.close()
         if slave >= 0 { close(slave) }
         let report = (try? Files.read(fd: sync[0], path: "exec sync pipe")) ?? []
         close(sync[0])
@@ -95,7 +91,7 @@ extension Engine {
 
     /// The exec'd process, already in the container's namespaces. Never returns.
     private func execChild(
-        _ args: [String], env: [String], cwd: String, user: String?, procs: [Int32], tty: Int32, stdin: Int32, sync: Int32,
+        _ args: [String], env: [String], cwd: String, user: String?, join: CgroupJoin, tty: Int32, stdin: Int32, sync: Int32,
         noNewPrivileges: Bool
     ) -> Never {
         func fail(_ e: Error) -> Never {
@@ -104,7 +100,8 @@ extension Engine {
             _exit((e as? SkiffError)?.exitCode ?? 126)
         }
         do {
-            for fd in procs { try Files.write(fd: fd, Array("0".utf8), path: "cgroup.procs") }
+            for fd in join.selfTasks { try Files.write(fd: fd, Array("0".utf8), path: "cgroup tasks") }
+            for fd in join.procs { try Files.write(fd: fd, Array("0".utf8), path: "cgroup.procs") }
             _ = setsid()
             if tty >= 0 {
                 for t in Int32(0)...2 { try check(dup2(tty, t), "dup2", "tty") }

@@ -164,14 +164,7 @@ extension Engine {
         Trace.mark("prepare: recorded")
         // Limits are in place before the first process joins the cgroup.
         try applyResources(spec.linux?.resources, to: cg, name: r.name)
-        let procs: [Int32]
-        do {
-            let files = try cg.procsFiles()
-            procs = files.fds.map { fcntl($0, F_DUPFD_CLOEXEC, 3) }
-            files.close()
-        } catch {
-            throw SkiffError("cannot open the container's cgroup.procs: \(error)")
-        }
+        let join = try CgroupJoin.open(cg)
 
         // CLONE_NEWCGROUP comes later, once the child is in its cgroup (see ContainerInit).
         var flags = SK_CLONE_NEWNS | SK_CLONE_NEWUTS | SK_CLONE_NEWIPC
@@ -192,7 +185,7 @@ extension Engine {
             hostname: hostname, mounts: spec.mounts ?? [], args: process.args, env: process.env ?? [],
             cwd: process.cwd, user: spec.annotations?["io.skiff.user"], tty: r.settings.tty,
             consoleSize: consoleSize, useInit: r.settings.initProcess,
-            noNewPrivileges: process.noNewPrivileges ?? false, cgroupProcs: procs)
+            noNewPrivileges: process.noNewPrivileges ?? false, cgroupProcs: join.procs, cgroupSelfTasks: join.selfTasks)
         plan.maskedPaths = spec.linux?.maskedPaths ?? []
         plan.readonlyPaths = spec.linux?.readonlyPaths ?? []
         return plan

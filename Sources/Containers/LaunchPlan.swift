@@ -34,6 +34,10 @@ struct LaunchPlan {
     /// Open `cgroup.procs` files (O_WRONLY) of the workload cgroup, one per hierarchy; the
     /// monitor writes the child's PID to them while the child sets up its root.
     var cgroupProcs: [Int32]
+    /// v1 `tasks` files the child writes "0" to before anything else (see `CgroupJoin`).
+    var cgroupSelfTasks: [Int32]
     /// Read end of the pipe on which the monitor says the child has joined its cgroups (set by `Launcher`).
     var cgroupGate: Int32 = -1
+    /// Write end of the pipe on which the child says it has joined its v1 hierarchies (set by `Launcher`).
+    var cgroupJoined: Int32 = -1
 }

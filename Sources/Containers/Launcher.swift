@@ -42,20 +42,32 @@ enum Launcher {
         }
         var gate: [Int32] = [-1, -1]
         try check(pipe2(&gate, O_CLOEXEC), "pipe2", "cgroup gate")
+        var joined: [Int32] = [-1, -1]
+        try check(pipe2(&joined, O_CLOEXEC), "pipe2", "cgroup joined")
         var plan = plan
         plan.cgroupGate = gate[0]
+        plan.cgroupJoined = joined[1]
         try check(sk_unshare(SK_CLONE_NEWPID), "unshare", "CLONE_NEWPID", hint: "the kernel must support PID namespaces")
         let pid = fork()
         if pid < 0 { throw SysError("fork", "container init") }
         if pid == 0 {
             close(sync[0])
             close(gate[1])
+            close(joined[0])
             if plan.tty { close(sock[0]) }
             _ = sk_set_pdeathsig(SIGKILL)
             ContainerInit.run(plan, syncFD: sync[1], ttySocket: sock[1], stdio: stdio)
         }
         close(sync[1])
         close(gate[0])
+        close(joined[1])
+        for fd in plan.cgroupSelfTasks { close(fd) }
+        // The child moves itself into the v1 hierarchies first (those writes and ours below take
+        // cgroup_mutex, which ours holds through its RCU grace period); then we move it into v2
+        // while it mounts its root. EOF instead of "J" means it failed: its report follows.
+        var j: UInt8 = 0
+        _ = retryEINTR { read(joined[0], &j, 1) }
+        close(joined[0])
         // Join the child to its cgroups while it mounts its root; it waits for "G" before exec.
         var joinError: SysError? = nil
         for fd in plan.cgroupProcs {
