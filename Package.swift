@@ -21,6 +21,9 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .target(name: "OCI", dependencies: ["CCrypto"]),
+        // <linux/kvm.h> for the VM monitor.
+        .target(name: "CKVM"),
+        .target(name: "KVM", dependencies: ["CKVM", "CSkiff", "LinuxSys"]),
         .target(
             name: "LinuxSys",
             dependencies: ["CSkiff", .product(name: "SystemPackage", package: "swift-system")]),
@@ -43,6 +46,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .testTarget(name: "OCITests", dependencies: ["OCI"]),
+        .testTarget(name: "KVMTests", dependencies: ["KVM", "CKVM", "LinuxSys"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "OCI", "Store", "LinuxSys"]),
         .testTarget(name: "CgroupsTests", dependencies: ["Cgroups", "LinuxSys", "OCI"]),
