@@ -1,0 +1,69 @@
+import CKVM
+import Glibc
+import LinuxSys
+
+/// A KVM virtual machine (`KVM_CREATE_VM`, type 0) with its guest RAM registered as memslots.
+///
+/// Creation follows microvm.md §3.2: `KVM_SET_TSS_ADDR` and `KVM_SET_IDENTITY_MAP_ADDR` (which api.rst
+/// §4.40 requires before any vCPU exists) at `GuestLayout.tssAddress` / `.identityMapAddress`, then one
+/// `KVM_SET_USER_MEMORY_REGION` per `GuestMemory.Region` (slot 0 below 3 GiB, slot 1 from 4 GiB).
+/// The VM fd is closed on deinit; vCPUs keep the VM alive.
+public final class VirtualMachine {
+    /// The system handle this VM was created from.
+    public let system: KVMSystem
+    /// The VM file descriptor.
+    public let fd: Int32
+    /// Guest RAM.
+    public let memory: GuestMemory
+
+    /// Creates a VM with `memorySize` bytes of RAM (a multiple of 4 KiB).
+    /// - Throws: `KVMError.system` naming the ioctl that failed, `KVMError.layout` for a bad size.
+    public init(system: KVMSystem, memorySize: UInt64) throws {
+        self.system = system
+        let fd = ckvm_ioctl_value(system.fd, CKVM_CREATE_VM, 0)
+        guard fd >= 0 else { throw KVMError.system(SysError("ioctl KVM_CREATE_VM", system.path)) }
+        self.fd = fd
+        memory = try GuestMemory(size: memorySize)
+        try kvmCheck(
+            ckvm_ioctl_value(fd, CKVM_SET_TSS_ADDR, UInt(GuestLayout.tssAddress)), "ioctl KVM_SET_TSS_ADDR",
+            "0x" + hex(GuestLayout.tssAddress))
+        var identity = GuestLayout.identityMapAddress
+        try kvmCheck(
+            ckvm_ioctl(fd, CKVM_SET_IDENTITY_MAP_ADDR, &identity), "ioctl KVM_SET_IDENTITY_MAP_ADDR",
+            "0x" + hex(identity))
+        for (slot, r) in memory.regions.enumerated() {
+            var region = kvm_userspace_memory_region(
+                slot: UInt32(slot), flags: 0, guest_phys_addr: r.guestAddress, memory_size: r.size,
+                userspace_addr: UInt64(UInt(bitPattern: memory.host + Int(r.hostOffset))))
+            try kvmCheck(
+                ckvm_ioctl(fd, CKVM_SET_USER_MEMORY_REGION, &region), "ioctl KVM_SET_USER_MEMORY_REGION",
+                "slot \(slot) at 0x\(hex(r.guestAddress)) (\(r.size) bytes)")
+        }
+    }
+
+    deinit { close(fd) }
+
+    /// `KVM_CREATE_IRQCHIP`: the in-kernel PIC, IOAPIC and local APICs. Call before creating vCPUs.
+    public func createIRQChip() throws {
+        try kvmCheck(ckvm_ioctl_value(fd, CKVM_CREATE_IRQCHIP, 0), "ioctl KVM_CREATE_IRQCHIP", "vm")
+    }
+
+    /// `KVM_CREATE_PIT2` with `KVM_PIT_SPEAKER_DUMMY`, so port 0x61 does not exit (Firecracker's choice).
+    /// Needs `createIRQChip()` first.
+    public func createPIT2() throws {
+        var config = kvm_pit_config()
+        config.flags = UInt32(KVM_PIT_SPEAKER_DUMMY)
+        try kvmCheck(ckvm_ioctl(fd, CKVM_CREATE_PIT2, &config), "ioctl KVM_CREATE_PIT2", "vm")
+    }
+
+    /// `KVM_IRQ_LINE`: sets GSI `irq` to `level` on the in-kernel irqchip.
+    public func setIRQLine(_ irq: UInt32, level: Bool) throws {
+        var line = kvm_irq_level()
+        line.irq = irq
+        line.level = level ? 1 : 0
+        try kvmCheck(ckvm_ioctl(fd, CKVM_IRQ_LINE, &line), "ioctl KVM_IRQ_LINE", "irq \(irq)")
+    }
+
+    /// Creates vCPU `id` (`KVM_CREATE_VCPU`) and maps its `kvm_run`.
+    public func createVCPU(id: UInt32) throws -> VCPU { try VCPU(vm: self, id: id) }
+}
