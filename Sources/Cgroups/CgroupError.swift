@@ -65,7 +65,7 @@ public enum CgroupError: Error, Sendable, Equatable, CustomStringConvertible {
             return "cannot read \(path): \(Self.text(e))"
                 + (e == ENOENT ? "; the cgroup or its controller is gone" : "")
         case .write(let path, let value, let e):
-            return "cannot write \"\(value)\" to \(path): \(Self.text(e)); " + Self.hint(forWrite: e)
+            return "cannot write \"\(value)\" to \(path): \(Self.text(e)); " + Self.hint(forWrite: e, path: path)
         case .unexpectedValue(let path, let value):
             return
                 "unexpected value \"\(value)\" in \(path); this kernel's format is not understood, please report it"
@@ -122,10 +122,16 @@ public enum CgroupError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    static func hint(forWrite e: Int32) -> String {
+    static func hint(forWrite e: Int32, path: String = "") -> String {
         switch e {
         case ESRCH:
             return "the process exited before it could be moved"
+        case EBUSY where path.hasSuffix("memory.limit_in_bytes") || path.hasSuffix("memory.memsw.limit_in_bytes")
+            || path.hasSuffix("memory.max"):
+            return "the container uses more memory than the new limit; free some in it or choose a higher limit"
+        case ERANGE where path.hasSuffix("cpuset.cpus") || path.hasSuffix("cpuset.mems"),
+            EINVAL where path.hasSuffix("cpuset.cpus") || path.hasSuffix("cpuset.mems"):
+            return "the CPUs or memory nodes must exist on this host and be allowed to skiff's cgroup"
         case EBUSY:
             return
                 "the cgroup has processes and child cgroups with controllers (cgroup-v2.rst \"no internal process\" rule)"

@@ -16,8 +16,16 @@ func cpuShares(forWeight weight: UInt64) -> UInt64 {
         let mid = (lo + hi) / 2
         if cpuWeight(fromShares: mid) < weight { lo = mid + 1 } else { hi = mid }
     }
-    if lo > 2, weight - min(weight, cpuWeight(fromShares: lo - 1)) < cpuWeight(fromShares: lo) - weight { return lo - 1 }
-    return lo
+    // Several shares map to one weight; prefer the one nearest the v1 default ratio (1024 ↔ 100).
+    let preferred = weight * 1024 / 100
+    var best = lo
+    var s = lo
+    while s <= 262_144, cpuWeight(fromShares: s) == cpuWeight(fromShares: lo) {
+        if s.distance(to: preferred).magnitude < best.distance(to: preferred).magnitude { best = s }
+        if s > preferred { break }
+        s += 1
+    }
+    return best
 }
 
 extension Engine {
@@ -43,7 +51,13 @@ extension Engine {
         let resources = try flags.resources(merging: r.spec.linux?.resources, cpuSharesForWeight: cpuShares(forWeight:))
         if (r.status == .running || r.status == .paused), !r.cgroupPaths.isEmpty {
             let cg = try Cgroup(paths: r.cgroupPaths)
-            try applyResources(resources, to: cg, name: r.name)
+            do {
+                try applyResources(resources, to: cg, name: r.name)
+            } catch {
+                // Put back what was there, so a refused update changes nothing.
+                try? cg.apply(Self.rollback(to: r.spec.linux?.resources, undoing: resources))
+                throw error
+            }
         }
         try store().modify(r.id) { rec in
             if rec.spec.linux == nil { rec.spec.linux = Spec.Linux() }
@@ -53,6 +67,30 @@ extension Engine {
             try? Files.write(containerDir(r.id) + "/config.json", OCIJSON.encode(updated.spec, pretty: true))
         }
         return resources
+    }
+
+    /// The resources that restore `old` for every knob `new` set: the old value, or the kernel's
+    /// default (unlimited, shares 1024) where there was none.
+    static func rollback(to old: Spec.Resources?, undoing new: Spec.Resources) -> Spec.Resources {
+        var r = old ?? Spec.Resources()
+        if let c = new.cpu {
+            var cpu = r.cpu ?? Spec.Resources.CPU()
+            if c.quota != nil || c.period != nil {
+                cpu.quota = cpu.quota ?? -1
+                cpu.period = cpu.period ?? ResourceFlags.cpuPeriod
+            }
+            if c.shares != nil { cpu.shares = cpu.shares ?? 1024 }
+            r.cpu = cpu
+        }
+        if let m = new.memory {
+            var mem = r.memory ?? Spec.Resources.Memory()
+            if m.limit != nil { mem.limit = mem.limit ?? -1 }
+            if m.swap != nil { mem.swap = mem.swap ?? -1 }
+            if m.reservation != nil { mem.reservation = mem.reservation ?? -1 }
+            r.memory = mem
+        }
+        if new.pids != nil { r.pids = r.pids ?? Spec.Resources.Pids(limit: -1) }
+        return r
     }
 
     /// `skiff pause`: freezes every process of a running container (cgroup.freeze / v1 freezer).

@@ -220,7 +220,8 @@ extension Engine {
             return
         }
         _ = try? store().modify(r.id) { rec in
-            rec.status = .created
+            // A container that ran before stays exited (its last run's record); a new one, created.
+            rec.status = rec.finishedAt == nil ? .created : .exited
             rec.exitCode = code
             rec.error = "\(error)"
             rec.cgroupPaths = []
@@ -232,9 +233,9 @@ extension Engine {
     /// Returns Docker's exit code for `waitStatus`.
     func finish(_ r: ContainerRecord, waitStatus: Int32) -> Int32 {
         let code = Processes.exitCode(waitStatus: waitStatus)
-        // Killed by SIGKILL while its cgroup counted an OOM kill: Docker's OOMKilled.
+        // Docker's OOMKilled: the OOM killer killed a process of the container (PID 1 or another).
         var oomKilled = false
-        if code == 128 + SIGKILL, let cg = try? Cgroup(paths: r.cgroupPaths), let stats = try? cg.stats() {
+        if let cg = try? Cgroup(paths: r.cgroupPaths), let stats = try? cg.stats() {
             oomKilled = (stats.oomKills ?? 0) > 0
         }
         killAndRemoveCgroup(r)

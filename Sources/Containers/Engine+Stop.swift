@@ -18,6 +18,11 @@ extension Engine {
         }
         defer { close(pidfd) }
         try check(sk_pidfd_send_signal(pidfd, signal), "pidfd_send_signal", "container \(r.name) pid \(pid)")
+        if r.status == .paused {
+            // A frozen process only acts on a signal once thawed; docker kill does the same.
+            if let cg = try? Cgroup(paths: r.cgroupPaths) { try? cg.thaw() }
+            try store().modify(r.id) { if $0.status == .paused { $0.status = .running } }
+        }
     }
 
     /// Stops a running container: its stop signal (SIGTERM unless the image says otherwise), then

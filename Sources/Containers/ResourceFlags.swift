@@ -50,8 +50,10 @@ public struct ResourceFlags: Sendable, Equatable {
     public func resources(merging base: Spec.Resources?, cpuSharesForWeight: (UInt64) -> UInt64) throws -> Spec.Resources {
         var r = base ?? Spec.Resources()
         if let v = cpus {
-            guard let c = Double(v), c >= 0, c.isFinite else {
-                throw SkiffError("invalid --cpus \"\(v)\": give a number of CPUs such as 0.5 or 2")
+            let online = ResourceFlags.onlineCount("/sys/devices/system/cpu/online")
+            guard ResourceFlags.isDecimal(v), let c = Double(v), c >= 0, c <= Double(online) else {
+                throw SkiffError(
+                    "invalid --cpus \"\(v)\": give a number of CPUs from 0.01 to \(online) (this host has \(online)), or 0 for no limit")
             }
             var cpu = r.cpu ?? Spec.Resources.CPU()
             cpu.period = ResourceFlags.cpuPeriod
@@ -69,6 +71,9 @@ public struct ResourceFlags: Sendable, Equatable {
             cpu.shares = s
             r.cpu = cpu
         }
+        if cpuShares != nil && cpuWeight != nil {
+            throw SkiffError("--cpu-shares and --cpu-weight set the same thing (cpu.weight on v2, cpu.shares on v1): give one")
+        }
         if let v = cpuWeight {
             guard let w = UInt64(v), w >= 1, w <= 10_000 else {
                 throw SkiffError("invalid --cpu-weight \"\(v)\": give an integer from 1 to 10000 (100 is the default)")
@@ -78,13 +83,13 @@ public struct ResourceFlags: Sendable, Equatable {
             r.cpu = cpu
         }
         if let v = cpusetCPUs {
-            try ResourceFlags.checkList(v, flag: "--cpuset-cpus")
+            try ResourceFlags.checkList(v, flag: "--cpuset-cpus", within: "/sys/devices/system/cpu/online", what: "CPUs")
             var cpu = r.cpu ?? Spec.Resources.CPU()
             cpu.cpus = v
             r.cpu = cpu
         }
         if let v = cpusetMems {
-            try ResourceFlags.checkList(v, flag: "--cpuset-mems")
+            try ResourceFlags.checkList(v, flag: "--cpuset-mems", within: "/sys/devices/system/node/online", what: "memory nodes")
             var cpu = r.cpu ?? Spec.Resources.CPU()
             cpu.mems = v
             r.cpu = cpu
@@ -118,6 +123,17 @@ public struct ResourceFlags: Sendable, Equatable {
             mem.disableOOMKiller = true
             memoryTouched = true
         }
+        // Docker's consistency rules, checked against what the container already has (update).
+        if let limit = mem.limit, limit > 0 {
+            if let swap = mem.swap, swap > 0, swap < limit {
+                throw SkiffError(
+                    "memory limit \(limit) bytes is above the memory+swap limit \(swap): raise --memory-swap too (or -1 for unlimited swap)")
+            }
+            if let reservation = mem.reservation, reservation > limit {
+                throw SkiffError(
+                    "--memory-reservation (\(reservation) bytes) must not be above --memory (\(limit) bytes)")
+            }
+        }
         if memoryTouched { r.memory = mem }
         if let v = pidsLimit {
             guard let n = Int64(v), n >= -1 else {
@@ -146,13 +162,21 @@ public struct ResourceFlags: Sendable, Equatable {
         if ioTouched { r.blockIO = io }
         if !hugetlb.isEmpty {
             var limits = r.hugepageLimits ?? []
+            let sizes = ResourceFlags.hugePageSizes()
             for h in hugetlb {
                 let parts = h.split(separator: ":", maxSplits: 1).map(String.init)
-                guard parts.count == 2, ["2MB", "1GB", "64KB", "32MB", "16GB"].contains(parts[0].uppercased()) else {
+                guard parts.count == 2 else {
                     throw SkiffError("invalid --hugetlb \"\(h)\": expected PAGESIZE:LIMIT such as 2MB:64m")
                 }
                 let size = parts[0].uppercased()
+                guard let pageBytes = sizes[size] else {
+                    throw SkiffError(
+                        "invalid --hugetlb \"\(h)\": this host's huge page sizes are \(sizes.keys.sorted().joined(separator: ", "))")
+                }
                 let limit = try ResourceFlags.bytes(parts[1], flag: "--hugetlb")
+                guard limit >= 0, limit % pageBytes == 0 else {
+                    throw SkiffError("invalid --hugetlb \"\(h)\": the limit must be a multiple of the page size (\(size))")
+                }
                 limits.removeAll { $0.pageSize == size }
                 limits.append(Spec.Resources.HugepageLimit(pageSize: size, limit: UInt64(limit)))
             }
@@ -186,7 +210,7 @@ public struct ResourceFlags: Sendable, Equatable {
             }
             text.removeLast()
         }
-        guard let n = Double(text), n >= 0, n.isFinite else {
+        guard isDecimal(text), let n = Double(text), n >= 0, n * multiplier < 9.0e18 else {
             throw SkiffError("invalid size \"\(s)\" for \(flag): use a number with b, k, m or g (e.g. 64m)")
         }
         let v = Int64((n * multiplier).rounded())
@@ -224,12 +248,47 @@ public struct ResourceFlags: Sendable, Equatable {
             major: Int64(major(st.st_rdev)), minor: Int64(minor(st.st_rdev)), rate: UInt64(rate))
     }
 
-    /// A cpuset list: "0-3,5".
-    static func checkList(_ s: String, flag: String) throws {
-        let ok = !s.isEmpty && s.split(separator: ",", omittingEmptySubsequences: false).allSatisfy { part in
-            let ends = part.split(separator: "-", omittingEmptySubsequences: false)
-            return (1...2).contains(ends.count) && ends.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
+    /// Plain decimal digits with at most one point (no sign, exponent or hex, which `Double` takes).
+    static func isDecimal(_ s: String) -> Bool {
+        !s.isEmpty && s.allSatisfy { $0.isASCII && ($0.isNumber || $0 == ".") } && s.filter { $0 == "." }.count <= 1
+    }
+
+    /// Members of a kernel list such as "0-3,5" (cpuset(7) "List format").
+    static func members(_ s: String) -> [Int]? {
+        var out: [Int] = []
+        for part in s.split(separator: ",", omittingEmptySubsequences: false) {
+            let ends = part.split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
+            guard (1...2).contains(ends.count), let a = ends.first ?? nil, let b = ends.last ?? nil, a <= b else { return nil }
+            out += Array(a...b)
         }
-        guard ok else { throw SkiffError("invalid \(flag) \"\(s)\": expected a list such as 0-3,5") }
+        return out.isEmpty ? nil : out
+    }
+
+    /// Number of entries in a sysfs list file such as /sys/devices/system/cpu/online.
+    static func onlineCount(_ path: String) -> Int {
+        members((try? Files.readString(path))?.trimming("\n ") ?? "")?.count ?? 1
+    }
+
+    /// A cpuset list whose members exist on this host (`within`, a sysfs list file).
+    static func checkList(_ s: String, flag: String, within path: String, what: String) throws {
+        guard let wanted = members(s) else { throw SkiffError("invalid \(flag) \"\(s)\": expected a list such as 0-3,5") }
+        let online = (try? Files.readString(path)).map { $0.trimming("\n ") } ?? ""
+        if let have = members(online), let missing = wanted.first(where: { !have.contains($0) }) {
+            throw SkiffError("invalid \(flag) \"\(s)\": \(what) \(missing) does not exist here; this host has \(online)")
+        }
+    }
+
+    /// Huge page sizes the kernel offers (/sys/kernel/mm/hugepages/hugepages-<N>kB), by the names
+    /// cgroups use ("2MB", "1GB"), in bytes.
+    static func hugePageSizes() -> [String: Int64] {
+        var out: [String: Int64] = [:]
+        for name in (try? Files.list("/sys/kernel/mm/hugepages")) ?? [] {
+            guard name.hasPrefix("hugepages-"), name.hasSuffix("kB"), let kb = Int64(name.dropFirst(10).dropLast(2)) else {
+                continue
+            }
+            let label = kb >= 1024 * 1024 ? "\(kb / 1024 / 1024)GB" : kb >= 1024 ? "\(kb / 1024)MB" : "\(kb)KB"
+            out[label] = kb * 1024
+        }
+        return out
     }
 }

@@ -160,3 +160,13 @@ extension Files {
         try read(fd: fd, path: path)
     }
 }
+
+extension String {
+    /// Drops leading and trailing characters found in `set` (Foundation-free `trimmingCharacters`).
+    public func trimming(_ set: String) -> String {
+        var s = Substring(self)
+        while let f = s.first, set.contains(f) { s.removeFirst() }
+        while let l = s.last, set.contains(l) { s.removeLast() }
+        return String(s)
+    }
+}

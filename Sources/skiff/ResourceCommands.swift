@@ -10,17 +10,23 @@ import OCI
 
 /// Docker's resource flags, shared by `run`, `create` and `update`.
 struct ResourceOptions: ParsableArguments {
-    @Option(name: .long, help: "Number of CPUs (cpu.max quota over a 100 ms period), e.g. 0.5.") var cpus: String?
+    @Option(name: .long, parsing: .unconditional, help: "Number of CPUs (cpu.max quota over a 100 ms period), e.g. 0.5.")
+    var cpus: String?
     @Option(name: [.short, .customLong("cpu-shares")], help: "CPU shares, relative weight (v1 cpu.shares; converted on v2).")
     var cpuShares: String?
     @Option(name: .customLong("cpu-weight"), help: "CPU weight 1-10000 (v2 cpu.weight; converted on v1).") var cpuWeight: String?
     @Option(name: .customLong("cpuset-cpus"), help: "CPUs in which to allow execution (0-3, 0,1).") var cpusetCPUs: String?
     @Option(name: .customLong("cpuset-mems"), help: "Memory nodes in which to allow execution.") var cpusetMems: String?
-    @Option(name: [.short, .long], help: "Memory limit (e.g. 64m, 1g).") var memory: String?
-    @Option(name: .customLong("memory-reservation"), help: "Memory soft limit (memory.low).") var memoryReservation: String?
-    @Option(name: .customLong("memory-swap"), help: "Memory plus swap limit; -1 for unlimited swap.") var memorySwap: String?
+    @Option(name: [.short, .long], parsing: .unconditional, help: "Memory limit (e.g. 64m, 1g).") var memory: String?
+    @Option(
+        name: .customLong("memory-reservation"), parsing: .unconditional,
+        help: "Memory soft limit (v2 memory.low, v1 memory.soft_limit_in_bytes).")
+    var memoryReservation: String?
+    @Option(name: .customLong("memory-swap"), parsing: .unconditional, help: "Memory plus swap limit; -1 for unlimited swap.")
+    var memorySwap: String?
     @Flag(name: .customLong("oom-kill-disable"), help: "Disable the OOM killer (cgroup v1 only).") var oomKillDisable = false
-    @Option(name: .customLong("pids-limit"), help: "Maximum number of processes (-1 for unlimited).") var pidsLimit: String?
+    @Option(name: .customLong("pids-limit"), parsing: .unconditional, help: "Maximum number of processes (-1 for unlimited).")
+    var pidsLimit: String?
     @Option(name: .customLong("blkio-weight"), help: "Block IO weight 10-1000.") var blkioWeight: String?
     @Option(name: .customLong("device-read-bps"), help: "Limit read rate from a device (DEVICE:RATE, e.g. /dev/vda:1mb).")
     var deviceReadBps: [String] = []

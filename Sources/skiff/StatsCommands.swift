@@ -15,29 +15,29 @@ enum Host {
         guard let status = try? Files.readString("/proc/self/status"),
             let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") })
         else { return 1 }
-        let list = String(line.dropFirst("Cpus_allowed_list:".count)).trimmingCharacters(in: " \t")
+        let list = String(line.dropFirst("Cpus_allowed_list:".count)).trimming(" \t")
         return list.split(separator: ",").reduce(0) { n, part in
             let ends = part.split(separator: "-").compactMap { Int($0) }
             return n + (ends.count == 2 ? ends[1] - ends[0] + 1 : 1)
         }
     }
 
-    /// MemTotal from /proc/meminfo, bytes.
+    /// Memory Skiff's workloads can have, bytes: MemTotal from /proc/meminfo, or the limit of
+    /// Skiff's own memory cgroup when that is lower (memory.max / v1 memory.limit_in_bytes).
     static func memoryTotal() -> UInt64 {
         guard let info = try? Files.readString("/proc/meminfo"),
             let line = info.split(separator: "\n").first(where: { $0.hasPrefix("MemTotal:") })
         else { return 0 }
-        let kb = line.split(separator: " ").compactMap { UInt64($0) }.first ?? 0
-        return kb * 1024
-    }
-}
-
-extension String {
-    func trimmingCharacters(in set: String) -> String {
-        var s = Substring(self)
-        while let f = s.first, set.contains(f) { s.removeFirst() }
-        while let l = s.last, set.contains(l) { s.removeLast() }
-        return String(s)
+        let total = (line.split(separator: " ").compactMap { UInt64($0) }.first ?? 0) * 1024
+        guard let layout = try? CgroupLayout.detect(),
+            let dir = layout.hierarchy(for: "memory")?.ownDirectory
+        else { return total }
+        for file in ["memory.max", "memory.limit_in_bytes"] {
+            if let text = try? Files.readString(dir + "/" + file), let limit = UInt64(text.trimming("\n ")) {
+                return min(total, limit)
+            }
+        }
+        return total
     }
 }
 
@@ -97,18 +97,20 @@ struct Stats: ParsableCommand {
             let engine = global.engine()
             let hostMemory = Host.memoryTotal()
             repeat {
-                let records = try containers.isEmpty
+                var seen = Set<String>()
+                let records = try (containers.isEmpty
                     ? engine.list().filter { $0.status == .running || $0.status == .paused }
-                    : containers.map { try engine.find($0) }
+                    : containers.map { try engine.find($0) }).filter { seen.insert($0.id).inserted }
+                if noStream, let stopped = records.first(where: { $0.status != .running && $0.status != .paused }) {
+                    throw SkiffError("container \(stopped.name) is not running (status \(stopped.status.rawValue)); stats need a running container")
+                }
                 var first: [String: (CgroupStats, Double)] = [:]
                 for r in records { if let s = try? engine.stats(r) { first[r.id] = (s, Clock.monotonic()) } }
                 usleep(1_000_000)
                 var rows: [Row] = []
                 for r in records {
-                    guard let (s0, t0) = first[r.id], let s = try? engine.stats(r) else {
-                        if !containers.isEmpty { throw SkiffError("container \(r.name) is not running (status \(r.status.rawValue))") }
-                        continue
-                    }
+                    // A container that stopped between the two reads just drops out of the table.
+                    guard let (s0, t0) = first[r.id], let s = try? engine.stats(r) else { continue }
                     let elapsed = (Clock.monotonic() - t0) * 1_000_000
                     let cpu = elapsed > 0 ? Double(s.cpuUsageMicroseconds &- s0.cpuUsageMicroseconds) / elapsed * 100 : 0
                     let limit = s.memoryLimit.map { min($0, hostMemory) } ?? hostMemory
@@ -127,7 +129,7 @@ struct Stats: ParsableCommand {
                 if format == "json" {
                     for row in rows { print(try OCIJSON.string(row)) }
                 } else {
-                    if !noStream { print("\u{1B}[2J\u{1B}[H", terminator: "") }
+                    if !noStream && isatty(1) != 0 { print("\u{1B}[2J\u{1B}[H", terminator: "") }
                     var t = Table(["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "PIDS", "BLOCK I/O", "THROTTLED", "PSI cpu/mem"])
                     for row in rows {
                         let psi = [row.CPUPressureSomeAvg10, row.MemoryPressureSomeAvg10].map { $0.map { String($0) } ?? "-" }

@@ -135,4 +135,39 @@ struct LimitsTests {
         let c = await skiff("run", "--rm", "--cpus", "zero", "busybox", "true")
         #expect(c.code == 125 && c.stderr.contains("--cpus"), "\(c)")
     }
+
+    /// A refused `update` changes nothing (it used to leave the CPU quota half-applied), and
+    /// `-1` works as a separate argument, as with docker.
+    @Test func refusedUpdateChangesNothing() async throws {
+        let name = uniqueName("upd")
+        defer { Task { await cleanup(name) } }
+        let run = await skiff(
+            "run", "-d", "--name", name, "--cpus", "0.5", "--memory", "128m", "--memory-swap", "128m", "--pids-limit", "-1",
+            "busybox", "sleep", "1000")
+        try #require(run.code == 0, "\(run)")
+        let f = try await facts(name)
+        let bad = await skiff("update", "--cpus", "1.5", "--memory", "512m", name)
+        #expect(bad.code == 1 && bad.stderr.contains("--memory-swap"), "\(bad)")
+        #expect(Self.cgroupFile(f, "cpu", "cpu.cfs_quota_us") == "50000")
+        #expect(Self.cgroupFile(f, "memory", "memory.limit_in_bytes") == String(128 << 20))
+        let quota = ((try await inspect(name)["Spec"] as? [String: Any])?["linux"] as? [String: Any])
+            .flatMap { $0["resources"] as? [String: Any] }.flatMap { $0["cpu"] as? [String: Any] }?["quota"] as? NSNumber
+        #expect(quota?.intValue == 50_000, "inspect shows \(String(describing: quota))")
+        let ok = await skiff("update", "--memory-swap", "-1", "--memory", "256m", name)
+        #expect(ok.code == 0, "\(ok)")
+        #expect(Self.cgroupFile(f, "memory", "memory.limit_in_bytes") == String(256 << 20))
+    }
+
+    /// `kill` of a paused container takes effect (the container is thawed for the signal).
+    @Test func killOfAPausedContainerKillsIt() async throws {
+        let name = uniqueName("pkill")
+        defer { Task { await cleanup(name) } }
+        let run = await skiff("run", "-d", "--name", name, "busybox", "sleep", "1000")
+        try #require(run.code == 0, "\(run)")
+        let f = try await facts(name)
+        #expect((await skiff("pause", name)).code == 0)
+        #expect((await skiff("kill", name)).code == 0)
+        let died = await eventually(5) { !processAlive(f.pid) }
+        #expect(died, "a killed paused container kept running")
+    }
 }

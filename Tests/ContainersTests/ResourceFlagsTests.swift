@@ -76,7 +76,9 @@ struct ResourceFlagsTests {
     }
 
     @Test func cpusetListsAreChecked() throws {
-        #expect(try resources { $0.cpusetCPUs = "0-1,3" }.cpu?.cpus == "0-1,3")
+        #expect(try resources { $0.cpusetCPUs = "0" }.cpu?.cpus == "0")
+        #expect(ResourceFlags.members("0-1,3") == [0, 1, 3])
+        #expect(throws: SkiffError.self) { _ = try self.resources { $0.cpusetCPUs = "4096" } }
         #expect(throws: SkiffError.self) { _ = try self.resources { $0.cpusetCPUs = "a-b" } }
     }
 }

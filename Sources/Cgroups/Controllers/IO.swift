@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
 import OCI
 
 /// Writing `linux.resources.blockIO`.
@@ -31,11 +34,13 @@ enum IOLimits {
             if let weight = io.weight, weight != 0 {
                 // CFQ had blkio.weight; with blk-mq the BFQ scheduler offers blkio.bfq.weight.
                 let file = dir.has("blkio.weight") ? "blkio.weight" : "blkio.bfq.weight"
-                guard dir.has(file) else {
+                // blkio.bfq.weight exists as soon as the bfq module is loaded, but only devices
+                // whose active scheduler is bfq honour it (block/bfq-cgroup.c).
+                guard dir.has(file), file == "blkio.weight" || Self.someDeviceUsesBFQ() else {
                     throw .invalidResource(
                         setting: "blkio weight \(weight)",
-                        reason: "\(dir.path) has neither blkio.weight nor blkio.bfq.weight: no block device "
-                            + "uses the CFQ or BFQ I/O scheduler; select bfq (echo bfq > /sys/block/DEV/queue/scheduler) "
+                        reason: "no block device of this host uses the CFQ or BFQ I/O scheduler, so a blkio weight "
+                            + "would have no effect; select bfq (echo bfq > /sys/block/DEV/queue/scheduler) "
                             + "or drop --blkio-weight")
                 }
                 try dir.write(file, String(weight))
@@ -68,5 +73,18 @@ enum IOLimits {
             }
         }
         return order.map { "\($0) " + keys[$0]!.joined(separator: " ") }
+    }
+
+    /// True when the active I/O scheduler of some block device is bfq (`[bfq]` in
+    /// /sys/block/DEV/queue/scheduler).
+    static func someDeviceUsesBFQ() -> Bool {
+        guard let dir = opendir("/sys/block") else { return false }
+        defer { closedir(dir) }
+        while let ent = readdir(dir) {
+            let name = withUnsafeBytes(of: ent.pointee.d_name) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
+            if name.hasPrefix(".") { continue }
+            if let text = try? CgroupFiles.read("/sys/block/\(name)/queue/scheduler"), text.contains("[bfq]") { return true }
+        }
+        return false
     }
 }
