@@ -17,6 +17,12 @@ public final class GuestMemory {
         public let size: UInt64
         /// Offset of the first byte in the host mapping.
         public let hostOffset: UInt64
+
+        public init(guestAddress: UInt64, size: UInt64, hostOffset: UInt64) {
+            self.guestAddress = guestAddress
+            self.size = size
+            self.hostOffset = hostOffset
+        }
     }
 
     /// Start of the 32-bit MMIO hole (3 GiB); RAM above it continues at `highRAMStart` (Firecracker's layout).

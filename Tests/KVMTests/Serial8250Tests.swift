@@ -1,0 +1,130 @@
+import KVM
+import Testing
+
+/// The UART as a state machine, driven by register reads and writes as a guest driver would.
+@Suite struct Serial8250Tests {
+    final class Recorder {
+        var output: [UInt8] = []
+        var levels: [Bool] = []
+    }
+
+    func make() -> (Serial8250, Recorder) {
+        let r = Recorder()
+        let uart = Serial8250(output: { r.output.append($0) }, onInterrupt: { r.levels.append($0) })
+        return (uart, r)
+    }
+
+    typealias Reg = Serial8250.Register
+    func read(_ u: Serial8250, _ reg: Reg) -> UInt8 { u.read(offset: reg.rawValue) }
+    func write(_ u: Serial8250, _ reg: Reg, _ v: UInt8) { u.write(offset: reg.rawValue, value: v) }
+
+    @Test func idleTransmitterIsEmptyAndNothingIsPending() {
+        let (u, r) = make()
+        #expect(read(u, .lineStatus) == 0x60)  // THRE | TEMT
+        #expect(read(u, .interruptIdentification) == 0xc1)  // FIFOs on, no interrupt
+        #expect(read(u, .modemStatus) == 0xb0)  // DCD | DSR | CTS
+        #expect(read(u, .data) == 0)
+        #expect(r.levels.isEmpty)
+    }
+
+    @Test func transmittedBytesReachTheSinkInOrder() {
+        let (u, r) = make()
+        for b in "hi\n".utf8 { write(u, .data, b) }
+        #expect(r.output == Array("hi\n".utf8))
+        #expect(read(u, .lineStatus) == 0x60)
+        // IER is 0: THR writes raise no interrupt.
+        #expect(read(u, .interruptIdentification) == 0xc1)
+        #expect(r.levels.isEmpty)
+    }
+
+    @Test func divisorLatchShadowsDataAndIER() {
+        let (u, r) = make()
+        write(u, .interruptEnable, 0x01)
+        write(u, .lineControl, 0x80 | 0x03)  // DLAB, 8N1
+        write(u, .data, 0x01)  // DLL
+        write(u, .interruptEnable, 0x00)  // DLM
+        #expect(read(u, .data) == 0x01)
+        #expect(read(u, .interruptEnable) == 0x00)
+        #expect(u.divisor == 1)  // 115200 baud
+        #expect(r.output.isEmpty)  // the DLL write was not a THR write
+        write(u, .lineControl, 0x03)
+        #expect(read(u, .lineControl) == 0x03)
+        #expect(read(u, .interruptEnable) == 0x01)  // IER untouched by the DLM write
+        write(u, .lineControl, 0x83)
+        write(u, .interruptEnable, 0x12)
+        #expect(u.divisor == 0x1201)
+    }
+
+    @Test func enablingTHREInterruptRaisesItAndReadingIIRClearsIt() {
+        let (u, r) = make()
+        write(u, .interruptEnable, Serial8250.ierTHREmpty)
+        #expect(u.interruptLine)
+        #expect(read(u, .interruptIdentification) == 0xc2)
+        #expect(read(u, .interruptIdentification) == 0xc1)  // cleared by the read
+        #expect(!u.interruptLine)
+        // Each THR write empties the THR again: THRE pending once more.
+        write(u, .data, UInt8(ascii: "x"))
+        #expect(read(u, .interruptIdentification) == 0xc2)
+        #expect(r.levels == [true, false, true, false])
+    }
+
+    @Test func ierRewriteReassertsTHRELikeLinuxProbesExpect() {
+        // serial8250_do_startup's UART_BUG_THRE probe: enable THRI, read IIR, disable, enable, read IIR.
+        let (u, _) = make()
+        write(u, .interruptEnable, 0x02)
+        #expect(read(u, .interruptIdentification) & 0x0f == 0x02)
+        write(u, .interruptEnable, 0x00)
+        #expect(read(u, .interruptIdentification) & 0x0f == 0x01)
+        write(u, .interruptEnable, 0x02)
+        #expect(read(u, .interruptIdentification) & 0x0f == 0x02)
+        // Masking THRI drops the line while the event stays pending.
+        write(u, .data, 0x41)
+        write(u, .interruptEnable, 0x00)
+        #expect(!u.interruptLine)
+    }
+
+    @Test func scratchRegisterEchoes() {
+        let (u, _) = make()
+        for v: UInt8 in [0x00, 0x55, 0xaa, 0xff] {
+            write(u, .scratch, v)
+            #expect(read(u, .scratch) == v)
+        }
+    }
+
+    @Test func inputSetsDataReadyAndReceivedDataOutranksTHRE() {
+        let (u, r) = make()
+        u.enqueueInput(Array("ab".utf8))
+        #expect(read(u, .lineStatus) == 0x61)
+        #expect(!u.interruptLine)  // IER 0
+        write(u, .interruptEnable, 0x03)
+        #expect(read(u, .interruptIdentification) == 0xc4)
+        #expect(read(u, .data) == UInt8(ascii: "a"))
+        #expect(read(u, .interruptIdentification) == 0xc4)  // still one byte waiting
+        #expect(read(u, .data) == UInt8(ascii: "b"))
+        #expect(read(u, .lineStatus) == 0x60)
+        #expect(read(u, .interruptIdentification) == 0xc2)  // now THRE shows
+        #expect(read(u, .interruptIdentification) == 0xc1)
+        #expect(r.levels.last == false)
+    }
+
+    @Test func fifoControlClearsInput() {
+        let (u, _) = make()
+        u.enqueueInput([1, 2, 3])
+        write(u, .interruptIdentification, 0x07)  // FCR: enable, clear RX, clear TX
+        #expect(read(u, .lineStatus) & Serial8250.lsrDataReady == 0)
+    }
+
+    @Test func loopbackSendsTHRToRBRAndMirrorsModemLines() {
+        let (u, r) = make()
+        write(u, .modemControl, 0x10 | 0x0f)  // LOOP, OUT2, OUT1, RTS, DTR
+        #expect(read(u, .modemStatus) == 0xf0)  // DCD, RI, DSR, CTS
+        write(u, .modemControl, 0x10 | 0x0a)  // LOOP, OUT2, RTS
+        #expect(read(u, .modemStatus) == 0x90)  // DCD, CTS
+        write(u, .data, 0x5a)
+        #expect(r.output.isEmpty)
+        #expect(read(u, .lineStatus) & Serial8250.lsrDataReady != 0)
+        #expect(read(u, .data) == 0x5a)
+        write(u, .modemControl, 0x0b)
+        #expect(read(u, .modemStatus) == 0xb0)
+    }
+}
