@@ -47,7 +47,7 @@ public final class KVMSystem {
 
     /// `KVM_CHECK_EXTENSION`: 0 when absent, otherwise a capability-specific positive value.
     public func checkExtension(_ capability: Int32) -> Int32 {
-        max(0, ckvm_ioctl_value(fd, CKVM_CHECK_EXTENSION, UInt(capability)))
+        max(0, ckvm_ioctl_value(fd, CKVM_CHECK_EXTENSION, UInt(bitPattern: Int(capability))))
     }
 
     /// Throws `KVMError.missingExtension` for the first of `extensions` that is absent.
