@@ -11,8 +11,9 @@ public typealias Segment = kvm_segment
 
 /// A virtual CPU: its fd, its mapped `struct kvm_run`, register access and `KVM_RUN`.
 ///
-/// Use a vCPU from one thread at a time (KVM requires vCPU ioctls from the thread that runs it
-/// for best results). The fd and mapping are released on deinit. Source: api.rst §4.7, §4.10–4.13.
+/// Use a vCPU from one thread: api.rst §3 says vCPU ioctls should come from the thread that created
+/// the vCPU (`immediateExit` is the exception, meant to be set from elsewhere before a signal).
+/// The fd and mapping are released on deinit. Source: api.rst §4.7, §4.10–4.13.
 public final class VCPU {
     /// The VM this vCPU belongs to (kept alive by it).
     public let vm: VirtualMachine

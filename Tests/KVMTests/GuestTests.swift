@@ -55,7 +55,11 @@ struct GuestTests {
         #expect(stop == .reset)
         #expect(machine.text == "count=\(iterations)\n")
     }
+}
 
+/// Hand-assembled guests of a byte or two: no toolchain needed.
+@Suite(.enabled(if: KVMSystem.isAvailable, "needs read-write /dev/kvm (root)"))
+struct GuestStateTests {
     @Test func tripleFaultIsAnErrorWithTheRegisters() throws {
         // ud2 at CPL 0 with an empty IDT: #UD → #GP → #DF → triple fault.
         let machine = try TestMachine(image: [0x0f, 0x0b])
