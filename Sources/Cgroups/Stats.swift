@@ -51,6 +51,16 @@ extension Cgroup {
     /// hierarchy carrying it, else the v2 directory (where the file exists; hybrid hosts read
     /// PSI and `cpu.stat` there). Files a kernel lacks leave their fields nil.
     /// Throws `CgroupError.read` when the cgroup is gone, `.unexpectedValue` for unparsable content.
+    /// Only the OOM-kill counter of `stats()` (one file read), for the exit path: v1
+    /// `memory.oom_control` `oom_kill`, v2 `memory.events` `oom_kill`; nil where neither exists.
+    public func oomKillCount() -> UInt64? {
+        if let dir = v1("memory"), let text = try? dir.read("memory.oom_control") {
+            return StatParsing.keyed(text)["oom_kill"]
+        }
+        if let dir = unified, let text = try? dir.read("memory.events") { return StatParsing.keyed(text)["oom_kill"] }
+        return nil
+    }
+
     public func stats() throws(CgroupError) -> CgroupStats {
         var stats = CgroupStats(cpuUsageMicroseconds: try cpuUsageMicroseconds() ?? 0)
 

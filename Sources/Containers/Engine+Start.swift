@@ -235,9 +235,7 @@ extension Engine {
         let code = Processes.exitCode(waitStatus: waitStatus)
         // Docker's OOMKilled: the OOM killer killed a process of the container (PID 1 or another).
         var oomKilled = false
-        if let cg = try? Cgroup(paths: r.cgroupPaths), let stats = try? cg.stats() {
-            oomKilled = (stats.oomKills ?? 0) > 0
-        }
+        if let cg = try? Cgroup(paths: r.cgroupPaths) { oomKilled = (cg.oomKillCount() ?? 0) > 0 }
         killAndRemoveCgroup(r)
         Trace.mark("finish: cgroup removed")
         // The rootfs was mounted only in the container's mount namespace, gone with its last process.
