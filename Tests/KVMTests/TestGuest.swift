@@ -1,4 +1,8 @@
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 import KVM
 
 /// Builds the assembly guests under `Tests/KVMTests/guests/` with the machine's gcc/ld/objcopy into a
@@ -20,19 +24,31 @@ enum TestGuest {
         let description: String
     }
 
+    /// Runs a tool with `posix_spawnp` and waits for exactly that child. Foundation's `Process`
+    /// reaps through a shared SIGCHLD handler, which left gcc children unreaped and hung the
+    /// whole test process when other suites spawn processes in parallel.
     static func runTool(_ arguments: [String]) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = arguments
-        let err = Pipe()
-        p.standardError = err
-        try p.run()
-        let message = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw BuildError(
-                description: "\(arguments.joined(separator: " ")) exited \(p.terminationStatus): "
-                    + String(decoding: message, as: UTF8.self))
+        let errPath = FileManager.default.temporaryDirectory.appendingPathComponent("skiff-kvm-tool-\(UUID().uuidString)").path
+        defer { unlink(errPath) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 2, errPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var pid: pid_t = 0
+        let rc = posix_spawnp(&pid, arguments[0], &actions, nil, &argv, environ)
+        guard rc == 0 else {
+            throw BuildError(description: "cannot run \(arguments[0]): \(String(cString: strerror(rc)))")
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let exited = status & 0x7f == 0
+        let code = (status >> 8) & 0xff
+        guard exited && code == 0 else {
+            let message = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+            throw BuildError(description: "\(arguments.joined(separator: " ")) failed (status \(status)): \(message)")
         }
     }
 
