@@ -1,0 +1,210 @@
+import Glibc
+import LinuxSys
+import Synchronization
+
+/// Runs every vCPU of a VM on its own thread until the guest stops, a vCPU fails, or `stop()` is called.
+///
+/// - Port I/O from all vCPUs goes through one `PortIOBus`, one access at a time (a lock around the
+///   bus and its devices' state); MMIO exits go to `mmio` under the same lock.
+/// - The first stop wins: a device's `PortIOBus.requestStop` (the i8042 reset), a
+///   `KVM_EXIT_SYSTEM_EVENT`, `stop()`, or an error on any vCPU stops all of them.
+/// - Stopping is race-free (microvm.md §5 bug 15, Firecracker PR #304): under one lock the runner marks
+///   itself stopping and sets every vCPU's `kvm_run.immediate_exit`, then sends `kickSignal` to each
+///   vCPU thread. A thread kicked out of `KVM_RUN` (EINTR) re-checks the mark under the same lock
+///   before clearing `immediate_exit`, so a kick that lands between the check and the next `KVM_RUN`
+///   still makes that `KVM_RUN` return at once. The signal handler is empty and installed without
+///   `SA_RESTART`; it takes no lock.
+/// - A vCPU that halts (`hlt` with no in-kernel irqchip) ends its thread; when all have, `run` returns
+///   `.halt`.
+///
+/// A runner runs once. Create the vCPUs and set their CPUID, MSRs and registers before `run()`.
+public final class VMRunner: @unchecked Sendable {
+    /// The vCPUs, one thread each.
+    public let vcpus: [VCPU]
+    /// The shared port-I/O bus.
+    public let bus: PortIOBus
+    let mmio: ((UInt64, Bool, [UInt8]) -> [UInt8])?
+
+    /// The signal that kicks a vCPU thread out of `KVM_RUN`: SIGRTMIN, as Firecracker's `vcpu` module.
+    public static let kickSignal: Int32 = __libc_current_sigrtmin()
+
+    struct State {
+        var stopping = false
+        var result: GuestStop?
+        var error: (any Error)?
+        var threads: [pthread_t] = []
+        var halted = 0
+        var started = false
+        var joined = 0
+    }
+    let state = Mutex(State())
+    let busLock = Mutex(())
+
+    /// - Parameters:
+    ///   - vcpus: at least one vCPU of the same VM.
+    ///   - bus: devices on the I/O port space; wire stop requests with `I8042 { [weak bus] in bus?.requestStop(.reset) }`.
+    ///   - mmio: handler for MMIO exits `(address, isWrite, data) -> bytes read`; without it reads return 0xff.
+    public init(vcpus: [VCPU], bus: PortIOBus, mmio: ((UInt64, Bool, [UInt8]) -> [UInt8])? = nil) {
+        self.vcpus = vcpus
+        self.bus = bus
+        self.mmio = mmio
+        Self.installKickHandler
+    }
+
+    /// Installs an empty `kickSignal` handler once per process, without `SA_RESTART`, so a kicked
+    /// `KVM_RUN` returns EINTR instead of being restarted.
+    static let installKickHandler: Void = {
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        sigaction(kickSignal, &action, nil)
+    }()
+
+    /// Runs all vCPUs and waits for them.
+    /// - Returns: `.reset` (a device asked, e.g. i8042 0xFE), `.systemEvent`, `.halt` (every vCPU
+    ///   halted) or `.interrupted` (`stop()` was called).
+    /// - Throws: the first vCPU error (`KVMError.tripleFault` and the like, with that vCPU's registers),
+    ///   `KVMError.layout` when called twice, `KVMError.system` when a thread cannot be created.
+    public func run() throws -> GuestStop {
+        let again = state.withLock { s in
+            defer { s.started = true }
+            return s.started
+        }
+        if again { throw KVMError.layout("VMRunner.run() called twice; create a new runner") }
+        for index in vcpus.indices {
+            let context = Unmanaged.passRetained(ThreadContext(runner: self, index: index)).toOpaque()
+            var thread = pthread_t()
+            let rc = pthread_create(
+                &thread, nil,
+                { raw in
+                    guard let raw else { return nil }
+                    let context = Unmanaged<ThreadContext>.fromOpaque(raw).takeRetainedValue()
+                    context.runner.vcpuThread(context.index)
+                    return nil
+                }, context)
+            if rc != 0 {
+                Unmanaged<ThreadContext>.fromOpaque(context).release()
+                finish(error: KVMError.system(SysError("pthread_create", "vCPU \(index) thread", errno: rc)))
+                break
+            }
+            // Registered under the lock that `finish` signals under, so no thread misses a kick.
+            let kick = state.withLock { s in
+                s.threads.append(thread)
+                return s.stopping
+            }
+            if kick { pthread_kill(thread, Self.kickSignal) }
+        }
+        let threads = state.withLock { $0.threads }
+        for t in threads {
+            pthread_join(t, nil)
+            state.withLock { $0.joined += 1 }
+        }
+        for v in vcpus { v.immediateExit = false }
+        let (result, error) = state.withLock { ($0.result, $0.error) }
+        if let error { throw error }
+        return result ?? .interrupted
+    }
+
+    /// Stops all vCPUs; `run` returns `.interrupted` unless the guest stopped first. Safe from any
+    /// thread (not from a signal handler), before or during `run`, and more than once.
+    public func stop() { finish(result: .interrupted) }
+
+    /// vCPU threads that `run` has started and joined (all of them once `run` returns).
+    public var joinedThreadCount: Int { state.withLock { $0.joined } }
+
+    /// Whether a stop has been requested or reached.
+    public var isStopping: Bool { state.withLock { $0.stopping } }
+
+    final class ThreadContext {
+        let runner: VMRunner
+        let index: Int
+        init(runner: VMRunner, index: Int) {
+            self.runner = runner
+            self.index = index
+        }
+    }
+
+    /// Records the outcome (first one wins), sets every vCPU's `immediate_exit` and kicks every thread.
+    func finish(result: GuestStop? = nil, error: (any Error)? = nil) {
+        let threads = state.withLock { s -> [pthread_t] in
+            if s.result == nil && s.error == nil {
+                s.result = result
+                s.error = error
+            }
+            s.stopping = true
+            for v in vcpus { v.immediateExit = true }
+            return s.threads
+        }
+        for t in threads where pthread_equal(t, pthread_self()) == 0 { pthread_kill(t, Self.kickSignal) }
+    }
+
+    func vcpuThread(_ index: Int) {
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        sigaddset(&mask, Self.kickSignal)
+        pthread_sigmask(SIG_UNBLOCK, &mask, nil)
+        let vcpu = vcpus[index]
+        do {
+            while true {
+                switch try vcpu.run() {
+                case .io(let port, .out, let size, _, let data):
+                    try busAccess { bus.write(port: port, size: size, data: data) }
+                case .io(let port, .in, let size, let count, _):
+                    let bytes = try busAccess { bus.read(port: port, size: size, count: count) }
+                    vcpu.completeIn(bytes)
+                case .mmio(let address, let isWrite, let length, let data):
+                    let reply = try busAccess {
+                        mmio?(address, isWrite, data) ?? [UInt8](repeating: 0xff, count: length)
+                    }
+                    if !isWrite { vcpu.completeMMIORead(reply) }
+                case .interrupted:
+                    let stopping = state.withLock { s in
+                        if !s.stopping { vcpu.immediateExit = false }
+                        return s.stopping
+                    }
+                    if stopping { return }
+                case .hlt:
+                    let all = state.withLock { s in
+                        s.halted += 1
+                        return s.halted == vcpus.count
+                    }
+                    if all { finish(result: .halt) }
+                    return
+                case .systemEvent(let type, let flags):
+                    finish(result: .systemEvent(type: type, flags: flags))
+                    return
+                case .shutdown:
+                    throw KVMError.tripleFault(vcpu.state())
+                case .failEntry(let reason, _):
+                    throw KVMError.failEntry(reason: reason, state: vcpu.state())
+                case .internalError(let suberror, let data):
+                    throw KVMError.internalError(suberror: suberror, data: data, state: vcpu.state())
+                case .other(let reason):
+                    throw KVMError.unhandledExit("exit_reason \(reason)", state: vcpu.state())
+                }
+            }
+        } catch StopRequested.stop {
+            return
+        } catch {
+            finish(error: error)
+        }
+    }
+
+    enum StopRequested: Error { case stop }
+
+    /// Runs `body` under the bus lock, then turns a device's stop request into a stop of all vCPUs.
+    /// - Throws: `StopRequested.stop` when this access asked for the stop.
+    func busAccess<T>(_ body: () -> T) throws -> T {
+        let (value, request) = busLock.withLock { _ in
+            let value = body()
+            defer { bus.stopRequest = nil }
+            return (value, bus.stopRequest)
+        }
+        if let request {
+            finish(result: request)
+            throw StopRequested.stop
+        }
+        return value
+    }
+}
