@@ -103,7 +103,7 @@ public final class VirtioMMIOTransport: MMIODevice {
 
     public func read(offset: UInt64, length: Int) -> [UInt8] {
         if offset >= Self.configOffset {
-            let config = device.configSpace
+            let config = state.withLock { _ in device.configSpace }
             let start = Int(offset - Self.configOffset)
             return (0..<length).map { start + $0 < config.count ? config[start + $0] : 0 }
         }
@@ -136,7 +136,7 @@ public final class VirtioMMIOTransport: MMIODevice {
 
     public func write(offset: UInt64, data: [UInt8]) {
         if offset >= Self.configOffset {
-            device.writeConfig(offset: Int(offset - Self.configOffset), data: data)
+            state.withLock { _ in device.writeConfig(offset: Int(offset - Self.configOffset), data: data) }
             return
         }
         guard data.count == 4, offset % 4 == 0, let register = Register(rawValue: offset) else { return }
