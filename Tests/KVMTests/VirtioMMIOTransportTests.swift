@@ -3,7 +3,8 @@ import KVM
 import Testing
 
 /// Plays Linux's `virtio_mmio` driver against a transport: register accesses are 32-bit, queues live in a
-/// `GuestMemory` the test owns (descriptor table 0x10000, available ring 0x11000, used ring 0x12000).
+/// `GuestMemory` the test owns (queue 0: descriptor table 0x10000, available ring 0x11000, used ring 0x12000;
+/// queue n: the same 0x4000·n higher).
 final class VirtioTestDriver {
     typealias Reg = VirtioMMIOTransport.Register
     static let descAddress: UInt64 = 0x10000, availAddress: UInt64 = 0x11000, usedAddress: UInt64 = 0x12000
@@ -11,9 +12,27 @@ final class VirtioTestDriver {
     let memory: GuestMemory
     let transport: VirtioMMIOTransport
     var levels: [Bool] = []
-    var queueSize: UInt16 = 0
-    var nextDescriptor: UInt16 = 0
-    var availIdx: UInt16 = 0
+    /// Per queue: size, next free descriptor, the driver's available idx.
+    var queueSizes: [UInt32: UInt16] = [:]
+    var nextDescriptors: [UInt32: UInt16] = [:]
+    var availIdxs: [UInt32: UInt16] = [:]
+
+    /// Queue 0's state, which most tests use.
+    var queueSize: UInt16 { queueSizes[0] ?? 0 }
+    var nextDescriptor: UInt16 {
+        get { nextDescriptors[0] ?? 0 }
+        set { nextDescriptors[0] = newValue }
+    }
+    var availIdx: UInt16 {
+        get { availIdxs[0] ?? 0 }
+        set { availIdxs[0] = newValue }
+    }
+
+    /// Where queue `q`'s areas lie: 0x4000 apart, starting with queue 0 at the addresses above.
+    static func areas(_ q: UInt32) -> (desc: UInt64, avail: UInt64, used: UInt64) {
+        let base = descAddress + 0x4000 * UInt64(q)
+        return (base, base + 0x1000, base + 0x2000)
+    }
 
     init(device: any VirtioDevice, memorySize: UInt64 = 1 << 20) throws {
         let memory = try GuestMemory(size: memorySize)
@@ -60,56 +79,67 @@ final class VirtioTestDriver {
         #expect(read(.queueReady) == 0)
         let max = read(.queueNumMax)
         #expect(max > 0)
-        queueSize = size ?? UInt16(max)
-        write(.queueNum, UInt32(queueSize))
-        for (lo, hi, a) in [
-            (Reg.queueDescLow, Reg.queueDescHigh, Self.descAddress),
-            (.queueDriverLow, .queueDriverHigh, Self.availAddress),
-            (.queueDeviceLow, .queueDeviceHigh, Self.usedAddress),
+        let n = size ?? UInt16(max)
+        queueSizes[index] = n
+        nextDescriptors[index] = 0
+        availIdxs[index] = 0
+        write(.queueNum, UInt32(n))
+        let a = Self.areas(index)
+        for (lo, hi, address) in [
+            (Reg.queueDescLow, Reg.queueDescHigh, a.desc),
+            (.queueDriverLow, .queueDriverHigh, a.avail), (.queueDeviceLow, .queueDeviceHigh, a.used),
         ] {
-            write(lo, UInt32(truncatingIfNeeded: a))
-            write(hi, UInt32(truncatingIfNeeded: a >> 32))
+            write(lo, UInt32(truncatingIfNeeded: address))
+            write(hi, UInt32(truncatingIfNeeded: address >> 32))
         }
-        try memory.zero(at: Self.descAddress, length: 0x3000)
+        try memory.zero(at: a.desc, length: 0x3000)
         write(.queueReady, 1)
         #expect(read(.queueReady) == 1)
     }
 
-    /// The whole probe: negotiate, one queue, DRIVER_OK.
-    func start() throws {
+    /// The whole probe: negotiate, `queues` queues, DRIVER_OK.
+    func start(queues: UInt32 = 1) throws {
         #expect(negotiate())
-        try setUpQueue()
+        for q in 0..<queues { try setUpQueue(q) }
         addStatus(Virtio.statusDriverOK)
         #expect(read(.status) == 0x0f)
     }
 
-    /// Writes a chain of `buffers` (address, length, device-writable) into free descriptors, makes it available
-    /// and, when `notify`, writes QueueNotify. Returns the head index.
+    /// Writes a chain of `buffers` (address, length, device-writable) into free descriptors of `queue`, makes
+    /// it available and, when `notify`, writes QueueNotify. Returns the head index.
     @discardableResult
-    func submit(_ buffers: [(UInt64, UInt32, Bool)], notify: Bool = true) throws -> UInt16 {
-        let head = nextDescriptor
+    func submit(_ buffers: [(UInt64, UInt32, Bool)], queue: UInt32 = 0, notify: Bool = true) throws -> UInt16 {
+        let size = queueSizes[queue] ?? 0
+        let a = Self.areas(queue)
+        let head = nextDescriptors[queue] ?? 0
         for (i, (address, length, writable)) in buffers.enumerated() {
-            let d = (head + UInt16(i)) % queueSize
-            let base = Self.descAddress + 16 * UInt64(d)
+            let d = (head + UInt16(i)) % size
+            let base = a.desc + 16 * UInt64(d)
             try memory.write(address, at: base)
             try memory.write(length, at: base + 8)
             let last = i == buffers.count - 1
             try memory.write((writable ? Virtqueue.descWrite : 0) | (last ? 0 : Virtqueue.descNext), at: base + 12)
-            try memory.write(last ? UInt16(0) : (d + 1) % queueSize, at: base + 14)
+            try memory.write(last ? UInt16(0) : (d + 1) % size, at: base + 14)
         }
-        nextDescriptor = (head + UInt16(buffers.count)) % queueSize
-        try memory.write(head, at: Self.availAddress + 4 + 2 * UInt64(availIdx % queueSize))
-        availIdx &+= 1
-        try memory.write(availIdx, at: Self.availAddress + 2)
-        if notify { write(.queueNotify, 0) }
+        nextDescriptors[queue] = (head + UInt16(buffers.count)) % size
+        let idx = availIdxs[queue] ?? 0
+        try memory.write(head, at: a.avail + 4 + 2 * UInt64(idx % size))
+        availIdxs[queue] = idx &+ 1
+        try memory.write(idx &+ 1, at: a.avail + 2)
+        if notify { write(.queueNotify, queue) }
         return head
     }
 
-    var usedIdx: UInt16 { (try? memory.read(UInt16.self, at: Self.usedAddress + 2)) ?? 0xdead }
+    /// The used ring's idx of `queue`.
+    func usedIdx(_ queue: UInt32) -> UInt16 {
+        (try? memory.read(UInt16.self, at: Self.areas(queue).used + 2)) ?? 0xdead
+    }
 
-    /// Used element `i`: (id, len).
-    func used(_ i: UInt16) throws -> (UInt32, UInt32) {
-        let e = Self.usedAddress + 4 + 8 * UInt64(i % queueSize)
+    var usedIdx: UInt16 { usedIdx(0) }
+
+    /// Used element `i` of `queue`: (id, len).
+    func used(_ i: UInt16, queue: UInt32 = 0) throws -> (UInt32, UInt32) {
+        let e = Self.areas(queue).used + 4 + 8 * UInt64(i % (queueSizes[queue] ?? 1))
         return (try memory.read(UInt32.self, at: e), try memory.read(UInt32.self, at: e + 4))
     }
 }
