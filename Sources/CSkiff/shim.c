@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/openat2.h>
+#include <linux/sched.h>
 #include <sys/random.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -272,3 +273,34 @@ int sk_fsetxattr(int fd, const char *name, const void *value, size_t size, int f
 }
 unsigned int sk_major(unsigned long dev) { return major(dev); }
 unsigned int sk_minor(unsigned long dev) { return minor(dev); }
+
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+
+int sk_spawn_in_cgroup(unsigned long long flags, int cgroup_fd, const char *path, char *const argv[], char *const envp[], const int *fds, int nfds) {
+    struct clone_args args;
+    memset(&args, 0, sizeof args);
+    args.flags = CLONE_INTO_CGROUP | flags;
+    args.exit_signal = SIGCHLD;
+    args.cgroup = (uint64_t)cgroup_fd;
+    long pid = syscall(SYS_clone3, &args, sizeof args);
+    if (pid != 0) return (int)pid;
+    /* Child: raw system calls only, then execve (no libc state is relied on). First move every
+       source above the targets, so placing one cannot clobber another. */
+    int moved[16];
+    if (nfds > 16) _exit(127);
+    for (int i = 0; i < nfds; i++) {
+        moved[i] = fds[i] < 0 ? -1 : (int)syscall(SYS_fcntl, fds[i], F_DUPFD, 64);
+    }
+    for (int i = 0; i < nfds; i++) {
+        if (moved[i] >= 0) syscall(SYS_dup2, moved[i], i);
+        else syscall(SYS_close, i);
+    }
+    syscall(SYS_close_range, (unsigned)nfds, ~0U, 0U);
+    syscall(SYS_execve, path, argv, envp);
+    _exit(127);
+}

@@ -43,15 +43,20 @@ enum ContainerInit {
     private static func setup(_ plan: LaunchPlan, syncFD: Int32, ttySocket: Int32, stdio: [Int32]) throws {
         umask(0o022)
         _ = setsid()
-        for fd in plan.cgroupProcs { close(fd) }
-        // Into the v1 hierarchies at once, without the global migration lock (see CgroupJoin);
-        // the monitor moves us into the v2 one meanwhile.
-        for fd in plan.cgroupSelfTasks {
-            try Files.write(fd: fd, Array("0".utf8), path: "cgroup tasks")
-            close(fd)
+        if plan.spawned {
+            // Born in the v2 cgroup; into the v1 hierarchies by a self-move (see CgroupJoin).
+            for path in plan.v1TasksPaths { try Files.writeExisting(path, "0") }
+        } else {
+            for fd in plan.cgroupProcs { close(fd) }
+            // Into the v1 hierarchies at once, without the global migration lock (see CgroupJoin);
+            // the monitor moves us into the v2 one meanwhile.
+            for fd in plan.cgroupSelfTasks {
+                try Files.write(fd: fd, Array("0".utf8), path: "cgroup tasks")
+                close(fd)
+            }
+            try Files.write(fd: plan.cgroupJoined, [UInt8(ascii: "J")], path: "cgroup joined pipe")
+            close(plan.cgroupJoined)
         }
-        try Files.write(fd: plan.cgroupJoined, [UInt8(ascii: "J")], path: "cgroup joined pipe")
-        close(plan.cgroupJoined)
         try check(sk_unshare(plan.unshareFlags), "unshare", "namespaces")
         // Our copy of the host's mounts: receive host mount events, never send ours back.
         try check(mount(nil, "/", nil, UInt(MS_REC | MS_SLAVE), nil), "mount", "/ (make rslave)")
@@ -111,9 +116,11 @@ enum ContainerInit {
         // waits for an RCU grace period, ~10 ms); wait for it, then make that cgroup our
         // cgroup namespace root, before anything of the workload runs.
         Trace.mark("child ready")
-        var go: UInt8 = 0
-        guard retryEINTR({ read(plan.cgroupGate, &go, 1) }) == 1, go == UInt8(ascii: "G") else { _exit(125) }
-        close(plan.cgroupGate)
+        if !plan.spawned {
+            var go: UInt8 = 0
+            guard retryEINTR({ read(plan.cgroupGate, &go, 1) }) == 1, go == UInt8(ascii: "G") else { _exit(125) }
+            close(plan.cgroupGate)
+        }
         try check(sk_unshare(SK_CLONE_NEWCGROUP), "unshare", "CLONE_NEWCGROUP")
         Trace.mark("child released")
 
@@ -296,4 +303,25 @@ func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?
     ptrs.append(nil)
     defer { for p in ptrs { free(p) } }
     return body(ptrs)
+}
+
+/// The entry point of `skiff __skiff-init`, the container's first process when `Launcher.spawn`
+/// started it: a fresh, single-threaded `skiff` with the plan on descriptor 3 (JSON), the report
+/// pipe on 4 and the pty hand-off socket on 5.
+public enum SpawnedInit {
+    /// argv[1] that selects this entry point; not a user command.
+    public static let argument = "__skiff-init"
+
+    public static func main() -> Never {
+        _ = sk_set_pdeathsig(SIGKILL)
+        let syncFD: Int32 = 4
+        guard let bytes = try? Files.read(fd: 3, path: "plan"),
+            let plan = try? OCIJSON.decode(LaunchPlan.self, from: bytes, what: "launch plan")
+        else {
+            ContainerInit.report(syncFD, kind: "S", errno: 0, "internal error: cannot read the launch plan")
+            _exit(125)
+        }
+        close(3)
+        ContainerInit.run(plan, syncFD: syncFD, ttySocket: plan.tty ? 5 : -1, stdio: [0, 1, 2])
+    }
 }

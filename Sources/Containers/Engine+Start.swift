@@ -164,7 +164,13 @@ extension Engine {
         Trace.mark("prepare: recorded")
         // Limits are in place before the first process joins the cgroup.
         try applyResources(spec.linux?.resources, to: cg, name: r.name)
-        let join = try CgroupJoin.open(cg)
+        // With a v2 hierarchy the child is born in its cgroup (clone3 CLONE_INTO_CGROUP) as a fresh
+        // `skiff` that joins the v1 hierarchies itself; otherwise fork + CgroupJoin.
+        var v2DirFD: Int32 = -1
+        if let v2 = cg.unified, getenv("SKIFF_SPAWN").map({ String(cString: $0) }) != "0" {
+            v2DirFD = open(v2.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        }
+        let join = v2DirFD >= 0 ? CgroupJoin() : try CgroupJoin.open(cg)
 
         // CLONE_NEWCGROUP comes later, once the child is in its cgroup (see ContainerInit).
         var flags = SK_CLONE_NEWNS | SK_CLONE_NEWUTS | SK_CLONE_NEWIPC
@@ -172,11 +178,11 @@ extension Engine {
         if ownNet { flags |= SK_CLONE_NEWNET }
         guard let process = spec.process else { throw SkiffError("container \(r.name) has no process in its spec") }
         let dir = containerDir(r.id)
-        var consoleSize: (UInt16, UInt16)? = nil
+        var consoleSize: LaunchPlan.Size? = nil
         if r.settings.tty {
             var rows: UInt16 = 0
             var cols: UInt16 = 0
-            if sk_get_winsize(0, &rows, &cols) == 0 { consoleSize = (rows, cols) }
+            if sk_get_winsize(0, &rows, &cols) == 0 { consoleSize = LaunchPlan.Size(rows: rows, cols: cols) }
         }
         var plan = LaunchPlan(
             id: r.id, rootfsMountPoint: run + "/rootfs", lowerdirs: r.settings.layers.reversed(),
@@ -186,6 +192,11 @@ extension Engine {
             cwd: process.cwd, user: spec.annotations?["io.skiff.user"], tty: r.settings.tty,
             consoleSize: consoleSize, useInit: r.settings.initProcess,
             noNewPrivileges: process.noNewPrivileges ?? false, cgroupProcs: join.procs, cgroupSelfTasks: join.selfTasks)
+        if v2DirFD >= 0 {
+            plan.spawned = true
+            plan.cgroupDirFD = v2DirFD
+            plan.v1TasksPaths = cg.directories.filter { $0.version == .v1 }.map { $0.file("tasks") }
+        }
         plan.maskedPaths = spec.linux?.maskedPaths ?? []
         plan.readonlyPaths = spec.linux?.readonlyPaths ?? []
         return plan

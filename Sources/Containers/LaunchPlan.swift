@@ -2,7 +2,13 @@ import OCI
 
 /// Everything the container's first process needs, computed by the monitor before `fork()` so
 /// the child only makes system calls and reads files inside the new root.
-struct LaunchPlan {
+struct LaunchPlan: Codable {
+    /// Terminal size in character cells.
+    struct Size: Codable {
+        var rows: UInt16
+        var cols: UInt16
+    }
+
     var id: String
     /// Host directory the rootfs is mounted on (inside the container's mount namespace only).
     var rootfsMountPoint: String
@@ -24,7 +30,7 @@ struct LaunchPlan {
     /// `-u` as given (`name`, `uid`, `uid:gid`, `name:group`), resolved in the container's /etc.
     var user: String?
     var tty: Bool
-    var consoleSize: (rows: UInt16, cols: UInt16)?
+    var consoleSize: Size?
     var useInit: Bool
     /// `linux.maskedPaths` and `linux.readonlyPaths`, applied after `pivot_root`.
     var maskedPaths: [String] = []
@@ -40,4 +46,11 @@ struct LaunchPlan {
     var cgroupGate: Int32 = -1
     /// Write end of the pipe on which the child says it has joined its v1 hierarchies (set by `Launcher`).
     var cgroupJoined: Int32 = -1
+    /// Set when the child is a fresh `skiff` started by `Launcher.spawn` (born in its v2 cgroup by
+    /// `clone3(CLONE_INTO_CGROUP)`); it then joins the v1 hierarchies itself through these `tasks`
+    /// files, and there is no gate.
+    var spawned = false
+    var v1TasksPaths: [String] = []
+    /// The workload's cgroup v2 directory (O_RDONLY|O_DIRECTORY) for `clone3`; monitor side only.
+    var cgroupDirFD: Int32 = -1
 }

@@ -1,5 +1,6 @@
 import CSkiff
 import LinuxSys
+import OCI
 
 #if canImport(Glibc)
     import Glibc
@@ -33,6 +34,7 @@ enum Launcher {
     /// - Throws: `StartError` with Docker's exit code when setup or exec fails; the child has
     ///   been reaped by then, and its namespaces (and mounts) are gone with it.
     static func launch(_ plan: LaunchPlan, stdio: [Int32]) throws -> Launched {
+        if plan.spawned { return try spawn(plan, stdio: stdio) }
         try Processes.requireSingleThreaded("container start")
         var sync: [Int32] = [-1, -1]
         try check(pipe2(&sync, O_CLOEXEC), "pipe2", "sync pipe")
@@ -107,6 +109,71 @@ enum Launcher {
         }
         guard let start = Processes.startTime(pid) else {
             var status: Int32 = 0
+            _ = retryEINTR { waitpid(pid, &status, 0) }
+            throw StartError(message: "the container's process exited before it could be recorded", exitCode: 125)
+        }
+        return Launched(pid: pid, startTime: start, ttyMaster: master)
+    }
+
+    /// Starts the container's first process as a fresh `skiff __skiff-init`, born as PID 1 of a new
+    /// PID namespace inside its cgroup v2 directory (`sk_spawn_in_cgroup`: clone3 with
+    /// CLONE_INTO_CGROUP | CLONE_NEWPID, then execve of /proc/self/exe). No cgroup.procs migration
+    /// happens, so nothing waits for the migration lock's RCU grace period. The plan travels as
+    /// JSON on descriptor 3; the child reports on 4 and hands a pty master back on 5, as the
+    /// forked child does.
+    static func spawn(_ plan: LaunchPlan, stdio: [Int32]) throws -> Launched {
+        defer { close(plan.cgroupDirFD) }
+        var sync: [Int32] = [-1, -1]
+        try check(pipe2(&sync, O_CLOEXEC), "pipe2", "sync pipe")
+        var planPipe: [Int32] = [-1, -1]
+        try check(pipe2(&planPipe, O_CLOEXEC), "pipe2", "plan pipe")
+        var sock: [Int32] = [-1, -1]
+        if plan.tty {
+            try check(
+                socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sock), "socketpair",
+                "pty handoff")
+        }
+        let fds: [Int32] = [stdio[0], stdio[1], stdio[2], planPipe[0], sync[1], plan.tty ? sock[1] : -1]
+        var env: [String] = []
+        if let trace = getenv("SKIFF_TRACE") { env.append("SKIFF_TRACE=" + String(cString: trace)) }
+        let pid = withCStrings(["skiff", SpawnedInit.argument]) { argv in
+            withCStrings(env) { envp in
+                fds.withUnsafeBufferPointer { f in
+                    sk_spawn_in_cgroup(
+                        UInt64(SK_CLONE_NEWPID), plan.cgroupDirFD, "/proc/self/exe", argv, envp, f.baseAddress, Int32(f.count))
+                }
+            }
+        }
+        let spawnErrno = errno
+        close(sync[1])
+        close(planPipe[0])
+        if plan.tty { close(sock[1]) }
+        guard pid > 0 else {
+            close(sync[0])
+            close(planPipe[1])
+            if plan.tty { close(sock[0]) }
+            throw SysError(
+                "clone3", "CLONE_INTO_CGROUP|CLONE_NEWPID", errno: spawnErrno,
+                hint: "Linux 5.7 or newer is needed; SKIFF_SPAWN=0 makes skiff fork and migrate instead")
+        }
+        let bytes = (try? OCIJSON.encode(plan)) ?? []
+        try? Files.write(fd: planPipe[1], bytes, path: "plan pipe")
+        close(planPipe[1])
+        var master: Int32? = nil
+        if plan.tty {
+            let fd = sk_recv_fd(sock[0])
+            close(sock[0])
+            if fd >= 0 { master = fd }
+        }
+        let report = (try? Files.read(fd: sync[0], path: "sync pipe")) ?? []
+        close(sync[0])
+        var status: Int32 = 0
+        if !report.isEmpty {
+            _ = retryEINTR { waitpid(pid, &status, 0) }
+            if let master { close(master) }
+            throw failure(report, command: plan.args[0], waitStatus: status)
+        }
+        guard let start = Processes.startTime(pid) else {
             _ = retryEINTR { waitpid(pid, &status, 0) }
             throw StartError(message: "the container's process exited before it could be recorded", exitCode: 125)
         }

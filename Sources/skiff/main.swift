@@ -1,4 +1,5 @@
 import ArgumentParser
+import Containers
 import LinuxSys
 
 #if canImport(Glibc)
@@ -7,6 +8,9 @@ import LinuxSys
 
 // A broken pipe is an error to handle where it happens (EPIPE), not a reason to die; the
 // container's process gets default dispositions back before execve (sk_reset_signals).
+if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == SpawnedInit.argument {
+    SpawnedInit.main()  // the container's first process (see Launcher.spawn); never returns
+}
 signal(SIGPIPE, SIG_IGN)
 Trace.mark("main")
 

@@ -102,4 +102,21 @@ struct RegressionTests {
         let after = try String(contentsOfFile: "/proc/sys/kernel/core_pattern", encoding: .utf8)
         #expect(before == after, "host core_pattern changed to \(after)")
     }
+
+    /// The first process is in the container's cgroup in every hierarchy (v2 from birth through
+    /// clone3 CLONE_INTO_CGROUP, v1 by its own move), and its cgroup namespace is rooted there.
+    @Test func workloadIsInItsCgroupEverywhere() async throws {
+        let name = uniqueName("cgall")
+        defer { Task { await cleanup(name) } }
+        let run = await skiff("run", "-d", "--name", name, "busybox", "sleep", "1000")
+        try #require(run.code == 0, "\(run)")
+        let f = try await facts(name)
+        let lines = try String(contentsOfFile: "/proc/\(f.pid)/cgroup", encoding: .utf8).split(separator: "\n")
+        #expect(!lines.isEmpty)
+        for line in lines {
+            #expect(line.hasSuffix("/skiff-\(f.id)"), "not in its cgroup: \(line)")
+        }
+        let inside = await skiff("exec", name, "cat", "/proc/self/cgroup")
+        #expect(inside.lines.allSatisfy { $0.hasSuffix(":/") }, "cgroup namespace not rooted at the container: \(inside.stdout)")
+    }
 }
