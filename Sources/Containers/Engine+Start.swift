@@ -164,10 +164,13 @@ extension Engine {
         Trace.mark("prepare: recorded")
         // Limits are in place before the first process joins the cgroup.
         try applyResources(spec.linux?.resources, to: cg, name: r.name)
-        // With a v2 hierarchy the child is born in its cgroup (clone3 CLONE_INTO_CGROUP) as a fresh
-        // `skiff` that joins the v1 hierarchies itself; otherwise fork + CgroupJoin.
+        // SKIFF_SPAWN=1: the child is born in its v2 cgroup (clone3 CLONE_INTO_CGROUP) as a fresh
+        // `skiff` that joins the v1 hierarchies itself. It removes the migration's grace-period
+        // wait but pays a second process start and the plan's decoding, and measured no faster on
+        // average (27.4 ± 1.9 ms against fork's 26.3 ± 5.4 ms, BENCHMARKS.md), so fork + CgroupJoin
+        // stays the default.
         var v2DirFD: Int32 = -1
-        if let v2 = cg.unified, getenv("SKIFF_SPAWN").map({ String(cString: $0) }) != "0" {
+        if let v2 = cg.unified, getenv("SKIFF_SPAWN").map({ String(cString: $0) }) == "1" {
             v2DirFD = open(v2.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         }
         let join = v2DirFD >= 0 ? CgroupJoin() : try CgroupJoin.open(cg)

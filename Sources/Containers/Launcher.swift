@@ -154,7 +154,7 @@ enum Launcher {
             if plan.tty { close(sock[0]) }
             throw SysError(
                 "clone3", "CLONE_INTO_CGROUP|CLONE_NEWPID", errno: spawnErrno,
-                hint: "Linux 5.7 or newer is needed; SKIFF_SPAWN=0 makes skiff fork and migrate instead")
+                hint: "Linux 5.7 or newer is needed; without SKIFF_SPAWN=1 skiff forks and migrates instead")
         }
         let bytes = (try? OCIJSON.encode(plan)) ?? []
         try? Files.write(fd: planPipe[1], bytes, path: "plan pipe")
