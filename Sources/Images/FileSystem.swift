@@ -156,16 +156,5 @@ enum FS {
     }
 
     /// "1.2 MiB"-style size for progress lines.
-    static func humanSize(_ n: Int64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var v = Double(n)
-        var i = 0
-        while v >= 1024 && i < units.count - 1 {
-            v /= 1024
-            i += 1
-        }
-        if i == 0 { return "\(n) B" }
-        let tenths = Int((v * 10).rounded())
-        return "\(tenths / 10).\(tenths % 10) \(units[i])"
-    }
+    static func humanSize(_ n: Int64) -> String { ByteCount.binary(UInt64(max(0, n))) }
 }

@@ -120,3 +120,21 @@ public enum Random {
         return Int(v % UInt64(n))
     }
 }
+
+/// Byte counts as people read them.
+public enum ByteCount {
+    /// Binary units with one decimal, as `docker stats` and progress lines print: `1.2 MiB`,
+    /// `512 B`; `separator` goes between number and unit ("" gives `1.2MiB`).
+    public static func binary(_ n: UInt64, separator: String = " ") -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var v = Double(n)
+        var i = 0
+        while v >= 1024 && i < units.count - 1 {
+            v /= 1024
+            i += 1
+        }
+        if i == 0 { return "\(n)\(separator)B" }
+        let tenths = Int((v * 10).rounded())
+        return "\(tenths / 10).\(tenths % 10)\(separator)\(units[i])"
+    }
+}

@@ -42,16 +42,7 @@ enum Host {
 }
 
 /// Binary sizes as `docker stats` prints them: 12.5MiB, 1.2GiB.
-func binarySize(_ bytes: UInt64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-    var v = Double(bytes)
-    var i = 0
-    while v >= 1024 && i < units.count - 1 {
-        v /= 1024
-        i += 1
-    }
-    return i == 0 ? "\(bytes)B" : String((v * 100).rounded() / 100) + units[i]
-}
+func binarySize(_ bytes: UInt64) -> String { ByteCount.binary(bytes, separator: "") }
 
 func percent(_ v: Double) -> String { String((v * 100).rounded() / 100) + "%" }
 
