@@ -35,7 +35,7 @@ let package = Package(
         .target(
             name: "Containers",
             dependencies: [
-                "OCI", "LinuxSys", "Store", "Cgroups", "Images", "CSkiff",
+                "OCI", "LinuxSys", "Store", "Cgroups", "Images", "CSkiff", "KVM",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(

@@ -33,7 +33,33 @@ public struct RunSettings: Codable, Sendable {
     public var exposedPorts: [String] = []
     /// Stop signal from the image config (`SIGTERM` by default).
     public var stopSignal: String?
+    /// Set for a VM (`skiff run --vm`): what the monitor boots. Nil for a container.
+    public var vm: VMSettings?
     public init() {}
+}
+
+/// What a workload record describes.
+public enum WorkloadKind: String, Codable, Sendable {
+    case container, vm
+}
+
+/// A VM's boot settings (`skiff run --vm`).
+public struct VMSettings: Codable, Sendable {
+    /// Absolute path of the kernel (ELF64 vmlinux or bzImage).
+    public var kernel: String
+    /// Absolute path of the initrd, if any.
+    public var initrd: String?
+    public var commandLine: String
+    public var vcpus: Int
+    /// Guest RAM in bytes.
+    public var memoryBytes: UInt64
+    public init(kernel: String, initrd: String?, commandLine: String, vcpus: Int, memoryBytes: UInt64) {
+        self.kernel = kernel
+        self.initrd = initrd
+        self.commandLine = commandLine
+        self.vcpus = vcpus
+        self.memoryBytes = memoryBytes
+    }
 }
 
 /// One row of the `containers` table: everything Skiff knows about a container.
@@ -65,6 +91,9 @@ public struct ContainerRecord: Codable, Sendable {
     public var cgroupPaths: [String] = []
     /// A message from the last failed start, shown by `inspect`.
     public var error: String?
+
+    /// `vm` for a VM started by `skiff run --vm`, else `container`.
+    public var kind: WorkloadKind { settings.vm == nil ? .container : .vm }
 
     /// First 12 hex digits, as `ps` prints IDs.
     public var shortID: String { String(id.prefix(12)) }

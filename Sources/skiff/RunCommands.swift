@@ -75,10 +75,52 @@ struct Run: ParsableCommand {
     @OptionGroup var options: ContainerOptions
     @Flag(name: [.short, .long], help: "Run in the background and print the container ID.") var detach = false
     @Flag(name: .customLong("rm"), help: "Remove the container when it exits.") var autoRemove = false
+    @Flag(name: .customLong("vm"), help: "Boot a VM on /dev/kvm from --kernel instead of running a container.")
+    var vm = false
+    @Option(name: .customLong("kernel"), help: "VM kernel: an ELF64 vmlinux or a bzImage (with --vm).") var kernel: String?
+    @Option(name: .customLong("initrd"), help: "VM initrd (with --vm).") var initrd: String?
+    @Option(name: .customLong("cmdline"), help: "VM kernel command line (with --vm; default: \(VMRequest.defaultCommandLine)).")
+    var cmdline: String?
     @Argument(parsing: .captureForPassthrough, help: "IMAGE [COMMAND [ARG...]]") var imageAndCommand: [String] = []
+
+    /// `--vm`: `--cpus` is the vCPU count, `--memory` the guest RAM (default 128 MiB).
+    func vmRequest() throws -> VMRequest {
+        guard imageAndCommand.isEmpty else {
+            throw SkiffError("skiff run --vm takes no IMAGE or COMMAND (got \(imageAndCommand.joined(separator: " "))); give --kernel PATH")
+        }
+        var req = VMRequest()
+        req.kernel = kernel
+        req.initrd = initrd
+        if let cmdline { req.commandLine = cmdline }
+        if let cpus = options.limits.cpus {
+            guard let n = Int(cpus), n >= 1 else { throw SkiffError("--cpus \(cpus): with --vm, a whole number of vCPUs (1, 2, …)") }
+            req.vcpus = n
+        }
+        if let memory = options.limits.memory {
+            req.memoryBytes = UInt64(try ResourceFlags.bytes(memory, flag: "--memory", minimum: 1 << 20))
+        }
+        req.name = options.name
+        req.autoRemove = autoRemove
+        return req
+    }
 
     func run() throws {
         try helpIfAsked(imageAndCommand, Self.self)
+        if vm || kernel != nil {
+            try execute {
+                guard vm else { throw SkiffError("--kernel needs --vm") }
+                let engine = global.engine()
+                let record = try engine.createVM(try vmRequest())
+                if detach {
+                    try engine.startVMDetached(record)
+                    print(record.id)
+                } else {
+                    let code = try engine.runVMForeground(record)
+                    throw ExitCode(code)
+                }
+            }
+            return
+        }
         try execute {
             try requireTerminal(tty: options.tty, interactive: options.interactive)
             let engine = global.engine()

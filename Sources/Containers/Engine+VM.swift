@@ -1,0 +1,382 @@
+import CSkiff
+import Cgroups
+import KVM
+import LinuxSys
+import OCI
+import Store
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What `skiff run --vm` asks for.
+public struct VMRequest: Sendable {
+    public var kernel: String?
+    public var initrd: String?
+    /// The kernel command line; Linux's console on COM1 and `reboot=k` so a reboot reaches the i8042.
+    public var commandLine = VMRequest.defaultCommandLine
+    public var vcpus = 1
+    public var memoryBytes: UInt64 = 128 << 20
+    public var name: String?
+    public var autoRemove = false
+    public static let defaultCommandLine = "console=ttyS0 reboot=k panic=-1"
+    public init() {}
+}
+
+extension Engine {
+    // MARK: create
+
+    /// Records a VM (kind `vm`, image shown as the kernel path) after checking that the kernel
+    /// loads into the requested memory. Nothing runs yet.
+    /// - Throws: `SkiffError` (125) for a missing or unreadable kernel, a host without /dev/kvm,
+    ///   or the loader's error; nothing is left behind.
+    public func createVM(_ req: VMRequest) throws -> ContainerRecord {
+        guard let given = req.kernel, !given.isEmpty else {
+            throw SkiffError("skiff run --vm needs --kernel PATH (an ELF64 vmlinux or a bzImage)")
+        }
+        let kernel = Self.absolutePath(given)
+        guard access(kernel, R_OK) == 0 else {
+            throw SkiffError("--kernel \(given): cannot read it: \(String(cString: strerror(errno)))")
+        }
+        let initrd = req.initrd.map(Self.absolutePath)
+        if let initrd, access(initrd, R_OK) != 0 {
+            throw SkiffError("--initrd \(req.initrd ?? initrd): cannot read it: \(String(cString: strerror(errno)))")
+        }
+        guard (1...CPUIDPolicy.maxVCPUs).contains(req.vcpus) else {
+            throw SkiffError("--cpus \(req.vcpus): a VM has 1…\(CPUIDPolicy.maxVCPUs) vCPUs")
+        }
+        guard access("/dev/kvm", F_OK) == 0 else { throw SkiffError("this host has no /dev/kvm: VMs need KVM") }
+        // A dry run of the loader into untouched (MAP_NORESERVE) memory: a file that is no kernel,
+        // or a kernel that does not fit, is refused before anything is recorded.
+        do {
+            let scratch = try GuestMemory(size: req.memoryBytes)
+            _ = try LinuxBoot.load(kernel: kernel, initrd: initrd, commandLine: req.commandLine, into: scratch)
+        } catch {
+            throw SkiffError("\(error)")
+        }
+        let id = Random.hex(bytes: 32)
+        var settings = RunSettings()
+        settings.autoRemove = req.autoRemove
+        settings.vm = VMSettings(
+            kernel: kernel, initrd: initrd, commandLine: req.commandLine, vcpus: req.vcpus,
+            memoryBytes: req.memoryBytes)
+        var spec = Spec()
+        spec.process = Spec.Process(args: [kernel] + (req.commandLine.isEmpty ? [] : [req.commandLine]))
+        spec.annotations = ["io.skiff.kind": WorkloadKind.vm.rawValue]
+        var name = try req.name ?? uniqueName()
+        try validateName(name)
+        var record = ContainerRecord(
+            id: id, name: name, image: kernel, imageID: "", spec: spec, settings: settings, status: .created,
+            created: Clock.now())
+        let dir = containerDir(id)
+        do {
+            try StateRoot.mkdirAll(dir, mode: 0o755)
+            var attempts = 0
+            while true {
+                do {
+                    try store().insert(record)
+                    break
+                } catch let e as NameInUse {
+                    attempts += 1
+                    guard req.name == nil, attempts < 10 else { throw SkiffError(e.description) }
+                    name = try uniqueName()
+                    record.name = name
+                }
+            }
+        } catch {
+            try? Files.removeTree(dir)
+            throw error
+        }
+        return record
+    }
+
+    static func absolutePath(_ p: String) -> String {
+        if p.hasPrefix("/") { return p }
+        var buf = [CChar](repeating: 0, count: 4096)
+        guard getcwd(&buf, buf.count) != nil else { return p }
+        return String(decoding: buf.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self) + "/" + p
+    }
+
+    // MARK: foreground
+
+    /// Runs a VM in the foreground: this process is its VMM, the serial console goes to stdout
+    /// (and to the log unless `--rm`). Returns 0 when the guest resets, powers off or halts; 125
+    /// with the error (and guest registers) on stderr when it triple-faults or KVM fails;
+    /// 128+N after signal N (SIGINT, SIGTERM, SIGHUP).
+    /// - Throws: `SkiffError` when the VM could not be set up (the record is left `created` with
+    ///   the error, or removed with `--rm`).
+    public func runVMForeground(_ record: ContainerRecord) throws -> Int32 {
+        var r = record
+        let writer = r.settings.autoRemove ? nil : try LogWriter(path: logPath(r.id))
+        let output: (UInt8) -> Void = { byte in
+            var b = byte
+            _ = write(1, &b, 1)
+            writer?.append([byte][...], stream: "stdout")
+        }
+        let outcome = try runVMM(&r, output: output, ready: {})
+        writer?.flush()
+        if let error = outcome.error { try? Files.write(fd: 2, Array("skiff: \(error)\n".utf8)) }
+        return outcome.code
+    }
+
+    // MARK: detached
+
+    /// Starts a VM detached: forks a monitor (its own session) that is the VMM, logs the console
+    /// to `container.log` and records the exit. Returns once the VM is set up and its vCPUs are
+    /// about to run, or throws why it could not start. The fork happens before any thread exists.
+    public func startVMDetached(_ record: ContainerRecord) throws {
+        var ready: [Int32] = [-1, -1]
+        try check(pipe2(&ready, O_CLOEXEC), "pipe2", "monitor ready pipe")
+        closeDatabase()
+        try Processes.requireSingleThreaded("VM monitor fork")
+        let first = fork()
+        if first < 0 { throw SysError("fork", "VM monitor") }
+        if first == 0 {
+            close(ready[0])
+            _ = setsid()
+            let second = fork()
+            if second != 0 { _exit(second < 0 ? 1 : 0) }
+            vmMonitorMain(record, ready: ready[1])
+        }
+        close(ready[1])
+        var st: Int32 = 0
+        _ = retryEINTR { waitpid(first, &st, 0) }
+        let reply = (try? Files.read(fd: ready[0], path: "monitor ready pipe")) ?? []
+        close(ready[0])
+        if reply.first == UInt8(ascii: "O") { return }
+        if reply.count >= 5 {
+            var code: Int32 = 125
+            withUnsafeMutableBytes(of: &code) { $0.copyBytes(from: reply[1..<5]) }
+            throw StartError(message: String(decoding: reply[5...], as: UTF8.self), exitCode: code)
+        }
+        throw StartError(message: "the VM monitor exited before the VM started", exitCode: 125)
+    }
+
+    private func vmMonitorMain(_ record: ContainerRecord, ready: Int32) -> Never {
+        _ = sk_set_name("skiff-vmm")
+        let null = open("/dev/null", O_RDWR)
+        if null >= 0 {
+            for fd in Int32(0)...2 { dup2(null, fd) }
+            if null > 2 { close(null) }
+        }
+        var r = record
+        do {
+            let writer = try LogWriter(path: logPath(r.id))
+            let outcome = try runVMM(
+                &r, output: { writer.append([$0][...], stream: "stdout") },
+                ready: {
+                    try? Files.write(fd: ready, [UInt8(ascii: "O")])
+                    close(ready)
+                })
+            writer.flush()
+            _ = outcome
+            _exit(0)
+        } catch {
+            let code = (error as? StartError)?.exitCode ?? (error as? SkiffError)?.exitCode ?? 125
+            var msg: [UInt8] = [UInt8(ascii: "E")]
+            withUnsafeBytes(of: code) { msg.append(contentsOf: $0) }
+            msg.append(contentsOf: "\(error)".utf8)
+            try? Files.write(fd: ready, msg)
+            _exit(1)
+        }
+    }
+
+    // MARK: the VMM
+
+    struct VMOutcome {
+        var code: Int32
+        var error: String?
+    }
+
+    /// Sets up and runs the VM in this process: joins the workload cgroup, creates the VM, records
+    /// it running (pid = this process), calls `ready`, runs the vCPUs, records the exit.
+    /// - Throws: only set-up errors, after `failStart` has recorded them.
+    func runVMM(_ r: inout ContainerRecord, output: @escaping (UInt8) -> Void, ready: () -> Void) throws
+        -> VMOutcome
+    {
+        guard let settings = r.settings.vm else { throw SkiffError("\(r.name) is not a VM") }
+        let cg: Cgroup
+        let machine: VMMachine
+        do {
+            do {
+                cg = try Cgroup.create(name: "skiff-" + r.id, parent: r.settings.cgroupParent)
+            } catch {
+                throw SkiffError("cannot create the VM's cgroup: \(error)")
+            }
+            r.cgroupPaths = cg.directories.map(\.path)
+            try store().update(r)
+            // The VMM joins before it maps guest memory or starts a thread, so limits cover both.
+            for dir in cg.directories { try Self.writeCgroupFile(dir.file("cgroup.procs"), "0") }
+            machine = try VMMachine(settings: settings, output: output)
+        } catch {
+            leaveCgroup(r)
+            failStart(r, error)
+            throw SkiffError("\(error)")
+        }
+        let me = getpid()
+        let meStart = Processes.startTime(me)
+        r =
+            (try? store().modify(r.id) { rec in
+                rec.status = .running
+                rec.pid = me
+                rec.pidStartTime = meStart
+                rec.monitorPID = me
+                rec.monitorStartTime = meStart
+                rec.startedAt = Clock.now()
+                rec.finishedAt = nil
+                rec.exitCode = nil
+                rec.oomKilled = false
+                rec.error = nil
+            }) ?? r
+        ready()
+        let outcome = machine.run()
+        finishVM(r, outcome)
+        return outcome
+    }
+
+    static func writeCgroupFile(_ path: String, _ value: String) throws {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        try check(fd, "open", path)
+        defer { close(fd) }
+        let bytes = Array(value.utf8)
+        try check(Int32(write(fd, bytes, bytes.count)), "write", path)
+    }
+
+    /// Moves this process back to the parent of each of its workload cgroup directories.
+    @discardableResult
+    func leaveCgroup(_ r: ContainerRecord) -> Bool {
+        var ok = true
+        for path in r.cgroupPaths {
+            guard let slash = path.lastIndex(of: "/") else { continue }
+            let parent = String(path[..<slash])
+            if (try? Self.writeCgroupFile(parent + "/cgroup.procs", "\(getpid())")) == nil { ok = false }
+        }
+        return ok
+    }
+
+    /// Records the VM's exit and releases its cgroup (and the whole record with `--rm`).
+    func finishVM(_ r: ContainerRecord, _ outcome: VMOutcome) {
+        if leaveCgroup(r) {
+            killAndRemoveCgroup(r)
+        } else if let cg = try? Cgroup(paths: r.cgroupPaths) {
+            try? cg.remove(timeout: .zero)
+        }
+        try? Files.removeTree(runDir(r.id))
+        if r.settings.autoRemove {
+            removeFiles(r)
+            try? store().delete(r.id)
+            return
+        }
+        _ = try? store().modify(r.id) { rec in
+            rec.status = .exited
+            rec.exitCode = outcome.code
+            rec.finishedAt = Clock.now()
+            rec.pid = nil
+            rec.cgroupPaths = []
+            rec.error = outcome.error
+        }
+    }
+}
+
+/// One VM: memory with the kernel loaded, vCPUs with CPUID/MSRs/boot state, COM1 and the i8042.
+final class VMMachine {
+    let vm: VirtualMachine
+    let vcpus: [VCPU]
+    let bus = PortIOBus()
+    let runner: VMRunner
+    let serial: Serial8250
+    let keyboard: I8042
+
+    init(settings: VMSettings, output: @escaping (UInt8) -> Void) throws {
+        let system: KVMSystem
+        do { system = try KVMSystem() } catch { throw SkiffError("cannot use /dev/kvm: \(error)") }
+        try system.requireExtensions()
+        let vm = try VirtualMachine(system: system, memorySize: settings.memoryBytes)
+        self.vm = vm
+        try vm.createIRQChip()
+        try vm.createPIT2()
+        let boot = try LinuxBoot.load(
+            kernel: settings.kernel, initrd: settings.initrd, commandLine: settings.commandLine, into: vm.memory)
+        try MPTable(vcpuCount: settings.vcpus).write(to: vm.memory)
+        let policy = try CPUIDPolicy(vcpuCount: settings.vcpus)
+        let supported = try system.supportedCPUID()
+        var vcpus: [VCPU] = []
+        for i in 0..<settings.vcpus {
+            let vcpu = try vm.createVCPU(id: UInt32(i))
+            try vcpu.setCPUID(try policy.entries(forVCPU: i, supported: supported))
+            try BootMSRs.apply(to: vcpu)
+            if i == 0 {
+                // The boot vCPU starts in 64-bit mode at the kernel's entry (LinuxBoot's state), with
+                // the identity map user-accessible and IOPL 3 so CPL 3 test guests can use it; Linux
+                // replaces both before it looks at them. The others wait for INIT/SIPI.
+                try LongMode.setUp(
+                    vcpu, entry: boot.kernel.entry, gigabytes: boot.identityMapGigabytes, userAccessible: true,
+                    rflags: LongMode.rflagsIOPL3)
+            }
+            vcpus.append(vcpu)
+        }
+        self.vcpus = vcpus
+        serial = Serial8250(output: output, onInterrupt: { level in try? vm.setIRQLine(4, level: level) })
+        try bus.register(serial, base: 0x3f8, length: 8)
+        keyboard = I8042 { [weak bus] in bus?.requestStop(.reset) }
+        try bus.register(keyboard, base: 0x60, length: 5)
+        runner = VMRunner(vcpus: vcpus, bus: bus)
+    }
+
+    /// Runs the vCPUs until the guest stops, KVM fails, or SIGINT/SIGTERM/SIGHUP arrives.
+    func run() -> Engine.VMOutcome {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in SignalWaiter.signals { sigaddset(&set, s) }
+        // Blocked here, before any thread exists, so every thread inherits the mask and only the
+        // waiter takes these signals.
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+        let waiter = SignalWaiter(runner: runner)
+        waiter.start()
+        do {
+            let stop = try runner.run()
+            switch stop {
+            case .reset, .halt, .systemEvent: return Engine.VMOutcome(code: 0, error: nil)
+            case .interrupted:
+                let sig = waiter.received.load(ordering: .acquiring)
+                return Engine.VMOutcome(code: sig > 0 ? 128 + sig : 130, error: nil)
+            }
+        } catch {
+            return Engine.VMOutcome(code: 125, error: "the VM stopped: \(error)")
+        }
+    }
+}
+
+/// A thread that waits for the stop signals and stops the runner.
+final class SignalWaiter: @unchecked Sendable {
+    static let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP]
+    let runner: VMRunner
+    let received = Atomic<Int32>(0)
+
+    init(runner: VMRunner) { self.runner = runner }
+
+    func start() {
+        let context = Unmanaged.passRetained(self).toOpaque()
+        var thread = pthread_t()
+        let rc = pthread_create(
+            &thread, nil,
+            { raw in
+                guard let raw else { return nil }
+                let waiter = Unmanaged<SignalWaiter>.fromOpaque(raw).takeRetainedValue()
+                var set = sigset_t()
+                sigemptyset(&set)
+                for s in SignalWaiter.signals { sigaddset(&set, s) }
+                var sig: Int32 = 0
+                while sigwait(&set, &sig) != 0 {}
+                waiter.received.store(sig, ordering: .releasing)
+                waiter.runner.stop()
+                return nil
+            }, context)
+        if rc != 0 {
+            Unmanaged<SignalWaiter>.fromOpaque(context).release()
+        } else {
+            pthread_detach(thread)
+        }
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `skiff run --vm` end to end: the binary is the VMM, with the KVM tests' assembly guests built
+/// into ELF64 kernels (gcc -c + ld -N -Ttext=0x100000: one PT_LOAD at 0x100000, entry `_start`).
+enum VMGuest {
+    static let sourceDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("KVMTests/guests").path
+
+    static let unavailableReason: String? = {
+        let reason: String?
+        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+        let tools = ["gcc", "ld"].allSatisfy { t in path.contains { FileManager.default.isExecutableFile(atPath: "\($0)/\(t)") } }
+        if geteuid() != 0 {
+            reason = "needs root (cgroups, /dev/kvm)"
+        } else if access(Harness.binary, X_OK) != 0 {
+            reason = "no skiff binary at \(Harness.binary): build it and set SKIFF_TEST_BIN"
+        } else if access("/dev/kvm", R_OK | W_OK) != 0 {
+            reason = "no read-write /dev/kvm on this host"
+        } else if !tools {
+            reason = "needs gcc and ld to build the test guests"
+        } else {
+            reason = nil
+        }
+        if let reason { print("skipping VMTests: \(reason)") }
+        return reason
+    }()
+
+    static var available: Bool { unavailableReason == nil }
+
+    static let directory: String = {
+        let d = "/tmp/skiff-tests-vm-guests-\(getpid())"
+        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }()
+
+    /// Builds `guests/<name>.S` into `<directory>/<output>.elf` and returns its path.
+    static func build(_ name: String, output: String? = nil, defines: [String: String] = [:]) async throws -> String {
+        let out = directory + "/\(output ?? name)-" + UUID().uuidString.prefix(8)
+        let d = defines.sorted { $0.key < $1.key }.map { "-D\($0.key)=\($0.value)" }.joined(separator: " ")
+        let r = await sh(
+            "gcc -c -nostdlib -ffreestanding -I \(sourceDirectory) \(d) \(sourceDirectory)/\(name).S -o \(out).o"
+                + " && ld -nostdlib -N --build-id=none -Ttext=0x100000 \(out).o -o \(out).elf 2>/dev/null")
+        guard r.code == 0 else { throw TestFailure("building guest \(name) failed: \(r)") }
+        return out + ".elf"
+    }
+
+    static func hello() async throws -> String { try await build("hello") }
+    static func spinForever() async throws -> String {
+        try await build("spin", output: "spin-forever", defines: ["ITERATIONS": "0x7fffffffffffffff"])
+    }
+}
+
+@Suite(.enabled(if: VMGuest.available, "needs root, /dev/kvm, gcc, ld and a skiff binary"))
+struct VMTests {
+    static func row(_ name: String) async throws -> [String: Any]? {
+        let r = await skiff("ps", "-a", "--format", "json")
+        guard r.code == 0 else { throw TestFailure("ps failed: \(r)") }
+        return try r.lines.compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            .first { ($0["Names"] as? String) == name }
+    }
+
+    @Test func foregroundHelloPrintsTheLineExitsZeroAndLeavesNoRecord() async throws {
+        let kernel = try await VMGuest.hello()
+        let name = uniqueName("vm-fg")
+        let r = await skiff("run", "--rm", "--name", name, "--vm", "--kernel", kernel)
+        #expect(r.code == 0, "\(r)")
+        #expect(r.stdout == "hello from the guest\n", "\(r)")
+        #expect(try await Self.row(name) == nil, "the record is gone")
+    }
+
+    @Test func detachedHelloExitsZeroLogsTheLineAndRmCleansUp() async throws {
+        let kernel = try await VMGuest.hello()
+        let name = uniqueName("vm-d")
+        let run = await skiff("run", "-d", "--name", name, "--vm", "--kernel", kernel)
+        #expect(run.code == 0, "\(run)")
+        let exited = await eventually(20) {
+            ((try? await Self.row(name))??["Status"] as? String ?? "").hasPrefix("Exited (0)")
+        }
+        let row = try await Self.row(name)
+        #expect(exited, "\(String(describing: row))")
+        #expect(row?["Image"] as? String == kernel)
+        let logs = await skiff("logs", name)
+        #expect(logs.code == 0 && logs.stdout == "hello from the guest\n", "\(logs)")
+        let f = try await facts(name)
+        #expect(f.status == "exited")
+        let rm = await skiff("rm", name)
+        #expect(rm.code == 0, "\(rm)")
+        #expect(try await Self.row(name) == nil, "the record is gone")
+        let dirs = await sh("find /sys/fs/cgroup -maxdepth 6 -type d -name 'skiff-\(f.id)'")
+        #expect(dirs.out.isEmpty, "cgroup left: \(dirs.out)")
+    }
+
+    @Test func spinningVMRunsUntilRmForce() async throws {
+        let kernel = try await VMGuest.spinForever()
+        let name = uniqueName("vm-spin")
+        let run = await skiff("run", "-d", "--name", name, "--vm", "--kernel", kernel, "--cpus", "2", "--memory", "64m")
+        #expect(run.code == 0, "\(run)")
+        let f = try await facts(name)
+        #expect(f.status == "running")
+        #expect(f.pid > 0 && processAlive(f.pid))
+        #expect(!f.cgroupPaths.isEmpty)
+        // The VMM is its own workload: it sits in the VM's cgroup.
+        let cgroup = (try? String(contentsOfFile: "/proc/\(f.pid)/cgroup", encoding: .utf8)) ?? ""
+        #expect(cgroup.contains("skiff-\(f.id)"), "\(cgroup)")
+        #expect(((try await Self.row(name))?["Status"] as? String ?? "").hasPrefix("Up"))
+        let rm = await skiff("rm", "-f", name)
+        #expect(rm.code == 0, "\(rm)")
+        #expect(await eventually(10) { !processAlive(f.pid) })
+        #expect(try await Self.row(name) == nil, "the record is gone")
+        for path in f.cgroupPaths { #expect(!FileManager.default.fileExists(atPath: path), "\(path)") }
+    }
+
+    @Test func stopSendsSIGTERMToTheVMM() async throws {
+        let kernel = try await VMGuest.spinForever()
+        let name = uniqueName("vm-stop")
+        let run = await skiff("run", "-d", "--name", name, "--vm", "--kernel", kernel)
+        #expect(run.code == 0, "\(run)")
+        let f = try await facts(name)
+        let stop = await skiff("stop", "-t", "5", name)
+        #expect(stop.code == 0, "\(stop)")
+        #expect(((try await Self.row(name))?["Status"] as? String ?? "").hasPrefix("Exited (143)"))
+        for path in f.cgroupPaths { #expect(!FileManager.default.fileExists(atPath: path), "\(path)") }
+        #expect(await skiff("rm", name).code == 0)
+    }
+
+    @Test func badInputFails125WithAClearMessageAndLeavesNothing() async throws {
+        let name = uniqueName("vm-bad")
+        let noKernel = await skiff("run", "--name", name, "--vm")
+        #expect(noKernel.code == 125 && noKernel.stderr.contains("--kernel"), "\(noKernel)")
+        let notAKernel = await skiff("run", "--name", name, "--vm", "--kernel", "/etc/hostname")
+        #expect(
+            notAKernel.code == 125 && notAKernel.stderr.contains("not an ELF64 vmlinux nor a bzImage"), "\(notAKernel)")
+        let missing = await skiff("run", "-d", "--name", name, "--vm", "--kernel", "/nonexistent/vmlinux")
+        #expect(missing.code == 125 && missing.stderr.contains("cannot read"), "\(missing)")
+        let hello = try await VMGuest.hello()
+        let small = await skiff("run", "--name", name, "--vm", "--kernel", hello, "--memory", "1m")
+        #expect(small.code == 125 && small.stderr.contains("outside guest RAM"), "\(small)")
+        #expect(try await Self.row(name) == nil, "the record is gone")
+    }
+}
