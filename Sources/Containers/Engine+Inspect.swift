@@ -39,6 +39,8 @@ public struct InspectDocument: Codable, Sendable {
     public var Mounts: [MountInfo]
     public var ExposedPorts: [String]
     public var Network: String
+    /// `container` or `vm`.
+    public var Kind: String
     public var LogPath: String
     public var Bundle: String
     public var CgroupPaths: [String]
@@ -74,7 +76,7 @@ extension Engine {
         return InspectDocument(
             Id: r.id, Name: r.name, Created: Clock.rfc3339(r.created), Image: r.image, ImageID: r.imageID,
             Path: args.first ?? "", Args: Array(args.dropFirst()), State: state, Mounts: mounts,
-            ExposedPorts: r.settings.exposedPorts, Network: r.settings.network, LogPath: logPath(r.id),
+            ExposedPorts: r.settings.exposedPorts, Network: r.settings.network, Kind: r.kind.rawValue, LogPath: logPath(r.id),
             Bundle: containerDir(r.id), CgroupPaths: r.cgroupPaths, Spec: r.spec,
             OCIState: OCI.State(id: r.id, status: ociStatus, pid: r.pid, bundle: containerDir(r.id)))
     }

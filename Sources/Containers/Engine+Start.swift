@@ -56,9 +56,10 @@ extension Engine {
         return finish(r, waitStatus: status)
     }
 
-    /// Starts a container detached: forks a monitor (in its own session) that owns the workload,
+    /// Starts a container or VM detached: forks a monitor (in its own session) that owns the
+    /// workload (for a VM, the monitor is the VMM; the fork happens before any vCPU thread exists),
     /// logs its output to `container.log` and records its exit. Returns once the workload has
-    /// exec'd, or throws the reason it could not start.
+    /// started, or throws the reason it could not start.
     public func startDetached(_ record: ContainerRecord) throws {
         var ready: [Int32] = [-1, -1]
         try check(pipe2(&ready, O_CLOEXEC), "pipe2", "monitor ready pipe")
@@ -71,6 +72,7 @@ extension Engine {
             _ = setsid()
             let second = fork()
             if second != 0 { _exit(second < 0 ? 1 : 0) }
+            if record.kind == .vm { vmMonitorMain(record, ready: ready[1]) }
             monitorMain(record, ready: ready[1])
         }
         close(ready[1])
@@ -84,7 +86,7 @@ extension Engine {
             withUnsafeMutableBytes(of: &code) { $0.copyBytes(from: reply[1..<5]) }
             throw StartError(message: String(decoding: reply[5...], as: UTF8.self), exitCode: code)
         }
-        throw StartError(message: "the container monitor exited before the container started", exitCode: 125)
+        throw StartError(message: "the monitor exited before the \(record.kind == .vm ? "VM" : "container") started", exitCode: 125)
     }
 
     /// The detached monitor process. Never returns.

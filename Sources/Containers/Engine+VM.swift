@@ -122,38 +122,7 @@ extension Engine {
 
     // MARK: detached
 
-    /// Starts a VM detached: forks a monitor (its own session) that is the VMM, logs the console
-    /// to `container.log` and records the exit. Returns once the VM is set up and its vCPUs are
-    /// about to run, or throws why it could not start. The fork happens before any thread exists.
-    public func startVMDetached(_ record: ContainerRecord) throws {
-        var ready: [Int32] = [-1, -1]
-        try check(pipe2(&ready, O_CLOEXEC), "pipe2", "monitor ready pipe")
-        closeDatabase()
-        try Processes.requireSingleThreaded("VM monitor fork")
-        let first = fork()
-        if first < 0 { throw SysError("fork", "VM monitor") }
-        if first == 0 {
-            close(ready[0])
-            _ = setsid()
-            let second = fork()
-            if second != 0 { _exit(second < 0 ? 1 : 0) }
-            vmMonitorMain(record, ready: ready[1])
-        }
-        close(ready[1])
-        var st: Int32 = 0
-        _ = retryEINTR { waitpid(first, &st, 0) }
-        let reply = (try? Files.read(fd: ready[0], path: "monitor ready pipe")) ?? []
-        close(ready[0])
-        if reply.first == UInt8(ascii: "O") { return }
-        if reply.count >= 5 {
-            var code: Int32 = 125
-            withUnsafeMutableBytes(of: &code) { $0.copyBytes(from: reply[1..<5]) }
-            throw StartError(message: String(decoding: reply[5...], as: UTF8.self), exitCode: code)
-        }
-        throw StartError(message: "the VM monitor exited before the VM started", exitCode: 125)
-    }
-
-    private func vmMonitorMain(_ record: ContainerRecord, ready: Int32) -> Never {
+    func vmMonitorMain(_ record: ContainerRecord, ready: Int32) -> Never {
         _ = sk_set_name("skiff-vmm")
         let null = open("/dev/null", O_RDWR)
         if null >= 0 {

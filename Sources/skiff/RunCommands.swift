@@ -112,7 +112,7 @@ struct Run: ParsableCommand {
                 let engine = global.engine()
                 let record = try engine.createVM(try vmRequest())
                 if detach {
-                    try engine.startVMDetached(record)
+                    try engine.startDetached(record)
                     print(record.id)
                 } else {
                     let code = try engine.runVMForeground(record)
