@@ -89,14 +89,19 @@ extension Engine {
         throw StartError(message: "the monitor exited before the \(record.kind == .vm ? "VM" : "container") started", exitCode: 125)
     }
 
-    /// The detached monitor process. Never returns.
-    private func monitorMain(_ record: ContainerRecord, ready: Int32) -> Never {
-        _ = sk_set_name("skiff-monitor")
+    /// Points a detached monitor's stdin, stdout and stderr at /dev/null (its output goes to the log).
+    static func detachStdio() {
         let null = open("/dev/null", O_RDWR)
         if null >= 0 {
             for fd in Int32(0)...2 { dup2(null, fd) }
             if null > 2 { close(null) }
         }
+    }
+
+    /// The detached monitor process. Never returns.
+    private func monitorMain(_ record: ContainerRecord, ready: Int32) -> Never {
+        _ = sk_set_name("skiff-monitor")
+        Engine.detachStdio()
         var r = record
         func fail(_ error: Error) -> Never {
             failStart(r, error)

@@ -64,7 +64,7 @@ extension Engine {
         var spec = Spec()
         spec.process = Spec.Process(args: [kernel] + (req.commandLine.isEmpty ? [] : [req.commandLine]))
         spec.annotations = ["io.skiff.kind": WorkloadKind.vm.rawValue]
-        var name = try req.name ?? uniqueName()
+        let name = try req.name ?? uniqueName()
         try validateName(name)
         var record = ContainerRecord(
             id: id, name: name, image: kernel, imageID: "", spec: spec, settings: settings, status: .created,
@@ -72,18 +72,7 @@ extension Engine {
         let dir = containerDir(id)
         do {
             try StateRoot.mkdirAll(dir, mode: 0o755)
-            var attempts = 0
-            while true {
-                do {
-                    try store().insert(record)
-                    break
-                } catch let e as NameInUse {
-                    attempts += 1
-                    guard req.name == nil, attempts < 10 else { throw SkiffError(e.description) }
-                    name = try uniqueName()
-                    record.name = name
-                }
-            }
+            try insert(&record, nameGiven: req.name != nil)
         } catch {
             try? Files.removeTree(dir)
             throw error
@@ -124,11 +113,7 @@ extension Engine {
 
     func vmMonitorMain(_ record: ContainerRecord, ready: Int32) -> Never {
         _ = sk_set_name("skiff-vmm")
-        let null = open("/dev/null", O_RDWR)
-        if null >= 0 {
-            for fd in Int32(0)...2 { dup2(null, fd) }
-            if null > 2 { close(null) }
-        }
+        Engine.detachStdio()
         var r = record
         do {
             let writer = try LogWriter(path: logPath(r.id))

@@ -99,7 +99,7 @@ public final class Engine {
         }
         let spec = try SpecBuilder.build(req, image: imageConfig, id: id, runDir: runDir(id))
         Trace.mark("create: spec built")
-        var name = try req.name ?? uniqueName()
+        let name = try req.name ?? uniqueName()
         try validateName(name)
         var record = ContainerRecord(
             id: id, name: name, image: imageRef, imageID: imageID, spec: spec, settings: settings,
@@ -111,24 +111,28 @@ public final class Engine {
             Trace.mark("create: dirs")
             try Files.write(dir + "/config.json", OCIJSON.encode(spec, pretty: true))
             Trace.mark("create: config.json")
-            // A generated name can race with a parallel create; draw another one.
-            var attempts = 0
-            while true {
-                do {
-                    try store().insert(record)
-                    break
-                } catch let e as NameInUse {
-                    attempts += 1
-                    guard req.name == nil, attempts < 10 else { throw SkiffError(e.description) }
-                    name = try uniqueName()
-                    record.name = name
-                }
-            }
+            try insert(&record, nameGiven: req.name != nil)
         } catch {
             try? Files.removeTree(dir)
             throw error
         }
         return record
+    }
+
+    /// Inserts a new record. A generated name can race with a parallel create: then another one
+    /// is drawn (up to 10 times); a name the user gave is reported as taken.
+    func insert(_ record: inout ContainerRecord, nameGiven: Bool) throws {
+        var attempts = 0
+        while true {
+            do {
+                try store().insert(record)
+                return
+            } catch let e as NameInUse {
+                attempts += 1
+                guard !nameGiven, attempts < 10 else { throw SkiffError(e.description) }
+                record.name = try uniqueName()
+            }
+        }
     }
 
     /// Docker's name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`.
