@@ -32,8 +32,11 @@ enum VMGuest {
 
     static var available: Bool { unavailableReason == nil }
 
+    /// One directory for the built guests, emptied at the first use in each test run (so runs do
+    /// not pile up copies).
     static let directory: String = {
-        let d = "/tmp/skiff-tests-vm-guests-\(getpid())"
+        let d = "/tmp/skiff-tests-vm-guests"
+        try? FileManager.default.removeItem(atPath: d)
         try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         return d
     }()
