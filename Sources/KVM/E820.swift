@@ -46,7 +46,7 @@ public struct E820Entry: Equatable, Sendable, CustomStringConvertible {
 /// | range | type |
 /// |---|---|
 /// | `[0, 0x9fc00)` | RAM (conventional memory below 640 KiB, less the 1 KiB EBDA) |
-/// | `[0x9fc00, 0x100000)` | reserved (EBDA, where an MP table goes; VGA hole; BIOS ROM) |
+/// | `[0x9fc00, 0x100000)` | reserved (EBDA, where the MP table goes; the ACPI tables at 0xa0000 and the RSDP at 0xe0000, `ACPITables`; VGA hole; BIOS ROM) |
 /// | `[0x100000, end of RAM below 3 GiB)` | RAM |
 /// | `[4 GiB, 4 GiB + rest)` | RAM, when guest memory is larger than 3 GiB |
 ///

@@ -9,6 +9,8 @@
 /// | 0x8ff0 | initial RSP |
 /// | 0x9000 / 0xa000 / 0xb000… | PML4 / PDPT / page directories (identity map, 2 MiB pages) |
 /// | 0x20000 | kernel command line |
+/// | 0x9fc00 | MP table (`MPTable`), in the e820-reserved `[0x9fc00, 1 MiB)` |
+/// | 0xa0000 / 0xe0000 | ACPI tables, 8 KiB / RSDP (`ACPITables`), reserved likewise |
 /// | 0x100000 | kernel or test-guest image |
 /// | 0xfffbc000 / 0xfffbd000 | KVM identity-map page / TSS (3 pages) |
 ///

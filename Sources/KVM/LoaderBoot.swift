@@ -5,7 +5,7 @@ import LinuxSys
 /// `load` does, in order: the kernel (`KernelLoader`: ELF or bzImage), the command line at
 /// `GuestLayout.cmdlineAddress` (NUL-terminated, at most `cmdline_size` bytes), the initrd
 /// (`InitrdLoader`), the e820 map (`E820`) and the zero page at `GuestLayout.zeroPageAddress`
-/// (`ZeroPage`). `setUpBootCPU` then puts the boot vCPU in 64-bit mode at the kernel's entry.
+/// (`ZeroPage`; with `acpiRSDP`, the address of tables `ACPITables.write` put in memory). `setUpBootCPU` then puts the boot vCPU in 64-bit mode at the kernel's entry.
 public struct LinuxBoot: Sendable {
     /// Where the kernel went.
     public let kernel: LoadedKernel
@@ -18,9 +18,9 @@ public struct LinuxBoot: Sendable {
 
     /// Loads the files at `kernel` and `initrd` (see the type's documentation).
     /// - Throws: `LoaderError` naming the file and the check that failed; `KVMError` from guest memory.
-    public static func load(kernel: String, initrd: String? = nil, commandLine: String, into memory: GuestMemory)
-        throws -> LinuxBoot
-    {
+    public static func load(
+        kernel: String, initrd: String? = nil, commandLine: String, acpiRSDP: UInt64? = nil, into memory: GuestMemory
+    ) throws -> LinuxBoot {
         let k = try KernelLoader.load(path: kernel, into: memory)
         let i: [UInt8]?
         if let initrd {
@@ -28,26 +28,31 @@ public struct LinuxBoot: Sendable {
         } else {
             i = nil
         }
-        return try finish(kernel: k, initrd: i, initrdPath: initrd ?? "", commandLine: commandLine, memory: memory)
+        return try finish(
+            kernel: k, initrd: i, initrdPath: initrd ?? "", commandLine: commandLine, acpiRSDP: acpiRSDP,
+            memory: memory)
     }
 
     /// The same from bytes (tests, or files already read); `kernelPath`/`initrdPath` name them in errors.
     public static func load(
         kernel: [UInt8], kernelPath: String, initrd: [UInt8]? = nil, initrdPath: String = "initrd",
-        commandLine: String, into memory: GuestMemory
+        commandLine: String, acpiRSDP: UInt64? = nil, into memory: GuestMemory
     ) throws -> LinuxBoot {
         let k = try KernelLoader.load(kernel, path: kernelPath, into: memory)
-        return try finish(kernel: k, initrd: initrd, initrdPath: initrdPath, commandLine: commandLine, memory: memory)
+        return try finish(
+            kernel: k, initrd: initrd, initrdPath: initrdPath, commandLine: commandLine, acpiRSDP: acpiRSDP,
+            memory: memory)
     }
 
     static func finish(
-        kernel: LoadedKernel, initrd: [UInt8]?, initrdPath: String, commandLine: String, memory: GuestMemory
+        kernel: LoadedKernel, initrd: [UInt8]?, initrdPath: String, commandLine: String, acpiRSDP: UInt64?,
+        memory: GuestMemory
     ) throws -> LinuxBoot {
         let line = try ZeroPage.commandLineBytes(commandLine, kernel: kernel)
         let placed = try initrd.map { try InitrdLoader.load($0, path: initrdPath, kernel: kernel, into: memory) }
         let e820 = try E820.map(for: memory)
         try memory.write(line, at: GuestLayout.cmdlineAddress)
-        let page = try ZeroPage.build(kernel: kernel, initrd: placed, e820: e820)
+        let page = try ZeroPage.build(kernel: kernel, initrd: placed, e820: e820, acpiRSDP: acpiRSDP)
         try memory.write(page, at: GuestLayout.zeroPageAddress)
         return LinuxBoot(kernel: kernel, initrd: placed, commandLine: commandLine, e820: e820)
     }

@@ -9,12 +9,13 @@
 /// - `cmd_line_ptr`/`ext_cmd_line_ptr` = `commandLineAddress` split in 32-bit halves.
 /// - `ramdisk_image`/`ramdisk_size` and their `ext_` halves for the initrd (0 without one).
 /// - `e820_entries` at 0x1e8 and the table at 0x2d0.
+/// - `acpi_rsdp_addr` at 0x070 when `acpiRSDP` is given (`ACPITables.rsdpAddress`); 0 lets Linux scan.
 public enum ZeroPage {
     /// The 4096 bytes for `kernel`.
     /// - Throws: `KVMError.layout` when `e820` has more than 128 entries.
     public static func build(
         kernel: LoadedKernel, commandLineAddress: UInt64 = GuestLayout.cmdlineAddress, initrd: LoadedInitrd?,
-        e820: [E820Entry]
+        e820: [E820Entry], acpiRSDP: UInt64? = nil
     ) throws -> [UInt8] {
         var page = [UInt8](repeating: 0, count: BootParams.size)
         func put<T: FixedWidthInteger>(_ value: T, _ offset: Int) {
@@ -45,6 +46,7 @@ public enum ZeroPage {
             throw KVMError.layout(
                 "e820 map of \(e820.count) entries; the zero page holds \(BootParams.e820MaxEntries)")
         }
+        if let acpiRSDP { put(acpiRSDP, BootParams.acpiRSDPAddr) }
         put(UInt8(e820.count), BootParams.e820Entries)
         for (i, e) in e820.enumerated() {
             let at = BootParams.e820Table + i * BootParams.e820EntrySize
