@@ -37,6 +37,9 @@ static const unsigned long CKVM_SET_SREGS = KVM_SET_SREGS;
 static const unsigned long CKVM_SET_CPUID2 = KVM_SET_CPUID2;
 static const unsigned long CKVM_SET_MSRS = KVM_SET_MSRS;
 static const unsigned long CKVM_GET_MSRS = KVM_GET_MSRS;
+static const unsigned long CKVM_GET_LAPIC = KVM_GET_LAPIC;
+static const unsigned long CKVM_SET_LAPIC = KVM_SET_LAPIC;
+static const unsigned long CKVM_GET_MP_STATE = KVM_GET_MP_STATE;
 
 /// KVM_MAX_CPUID_ENTRIES since Linux 5.9 (arch/x86/include/asm/kvm_host.h); a smaller `nent`
 /// makes KVM_GET_SUPPORTED_CPUID fail with E2BIG.
