@@ -10,8 +10,9 @@
 ///   `_CRS` = Memory32Fixed (ReadWrite, address, size) + Interrupt (ResourceConsumer, Edge,
 ///   ActiveHigh, Exclusive) { gsi }.
 ///
-/// COM1 and the i8042 are not declared: Linux's 8250 driver probes the legacy ports itself, and
-/// without a `PNP0303` device (and with the FADT's 8042 flag clear) Linux skips the i8042 probe.
+/// COM1 and the i8042 are not declared: Linux's 8250 driver probes the legacy ports itself, and its
+/// i8042 driver probes ports 0x60/0x64 when no `PNP0303` device exists but the FADT's IAPC_BOOT_ARCH
+/// says an 8042 is present (`ACPIFADT.bootArch8042`).
 public struct ACPIDSDT: Sendable {
     /// A virtio-mmio transport to declare.
     public struct MMIODevice: Equatable, Sendable {

@@ -5,7 +5,7 @@
 ///
 /// | offset | field | value |
 /// |---|---|---|
-/// | 109 | IAPC_BOOT_ARCH (§5.2.9.3) | VGA Not Present (bit 2), MSI Not Supported (bit 3), PCIe ASPM Controls (bit 4), CMOS RTC Not Present (bit 5); "8042" (bit 1) clear, so Linux skips the i8042 probe |
+/// | 109 | IAPC_BOOT_ARCH (§5.2.9.3) | 8042 (bit 1): Linux's i8042 driver probes ports 0x60/0x64 without a `PNP0303` device, so Ctrl+Alt+Del from the host reaches it; VGA Not Present (bit 2), MSI Not Supported (bit 3), PCIe ASPM Controls (bit 4), CMOS RTC Not Present (bit 5) |
 /// | 112 | Flags (§5.2.9, fixed feature flags) | PWR_BUTTON (bit 4), SLP_BUTTON (bit 5): no fixed-feature buttons; RESET_REG_SUP (bit 10); HW_REDUCED_ACPI (bit 20) |
 /// | 116 | RESET_REG (GAS, §5.2.3.2) | System I/O port 0x64, 8 bits: the i8042's command port |
 /// | 128 | RESET_VALUE | 0xfe: "pulse reset line", so ACPI reboot (`reboot=a`, Linux's first choice) reaches `I8042` |
@@ -27,6 +27,7 @@ public struct ACPIFADT: Sendable {
     public static let resetValueOffset = 128, minorVersionOffset = 131, xDSDTOffset = 140
     public static let sleepControlOffset = 244, sleepStatusOffset = 256, hypervisorVendorOffset = 268
     /// IAPC_BOOT_ARCH bits.
+    public static let bootArch8042: UInt16 = 1 << 1
     public static let bootArchVGANotPresent: UInt16 = 1 << 2, bootArchMSINotSupported: UInt16 = 1 << 3
     public static let bootArchASPMControls: UInt16 = 1 << 4, bootArchNoCMOSRTC: UInt16 = 1 << 5
     /// Fixed feature flags.
@@ -48,7 +49,7 @@ public struct ACPIFADT: Sendable {
 
     /// IAPC_BOOT_ARCH value.
     public static let bootArch =
-        bootArchVGANotPresent | bootArchMSINotSupported | bootArchASPMControls | bootArchNoCMOSRTC
+        bootArch8042 | bootArchVGANotPresent | bootArchMSINotSupported | bootArchASPMControls | bootArchNoCMOSRTC
     /// Flags value.
     public static let flags = flagPowerButton | flagSleepButton | flagResetRegister | flagHardwareReduced
 

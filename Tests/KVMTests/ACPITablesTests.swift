@@ -109,7 +109,7 @@ func madtEntries(_ madt: [UInt8]) -> [(type: UInt8, bytes: [UInt8])] {
         #expect(flags & (1 << 20) != 0)  // HW_REDUCED_ACPI
         #expect(flags & (1 << 10) != 0)  // RESET_REG_SUP
         #expect(flags & (1 << 4 | 1 << 5) == 1 << 4 | 1 << 5)  // no fixed power/sleep buttons
-        #expect(le(fadt, 109, 2) == 0x3c)  // no VGA, no MSI, ASPM, no CMOS RTC; 8042 bit clear
+        #expect(le(fadt, 109, 2) == 0x3e)  // 8042 present; no VGA, no MSI, ASPM, no CMOS RTC
         #expect(Array(fadt[116..<128]) == [1, 8, 0, 1, 0x64, 0, 0, 0, 0, 0, 0, 0])  // RESET_REG: I/O 0x64
         #expect(fadt[128] == 0xfe)
         #expect(Array(fadt[244..<256]) == [1, 8, 0, 1, 0x00, 0x06, 0, 0, 0, 0, 0, 0])  // SLEEP_CONTROL: 0x600
@@ -202,6 +202,7 @@ struct ACPIDisassemblyTests {
         #expect(!madt.lowercased().contains("invalid") && !madt.contains("Incorrect"))
         let fadt = try #require(text["FACP"])
         #expect(fadt.contains("Hardware Reduced (V5) : 1"))
+        #expect(fadt.contains("8042 Present on ports 60/64 (V2) : 1"))
         #expect(!fadt.contains("Incorrect"))
         let dsdt = try #require(text["DSDT"])
         #expect(dsdt.contains("Name (_S5, Package"))
