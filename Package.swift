@@ -29,19 +29,21 @@ let package = Package(
             dependencies: ["CSkiff", .product(name: "SystemPackage", package: "swift-system")]),
         .target(name: "Store", dependencies: ["CSQLite", "LinuxSys"]),
         .target(name: "Cgroups", dependencies: ["LinuxSys", "CSkiff", "OCI"]),
+        // The ratio allocator: host capacity, the reservation ledger, share → cgroup knobs.
+        .target(name: "Allocator", dependencies: ["LinuxSys", "Store", "Cgroups", "OCI"]),
         .target(
             name: "Images",
             dependencies: ["OCI", "LinuxSys", "Store", "CArchive", "CSkiff", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "Containers",
             dependencies: [
-                "OCI", "LinuxSys", "Store", "Cgroups", "Images", "CSkiff", "KVM",
+                "OCI", "LinuxSys", "Store", "Cgroups", "Images", "CSkiff", "KVM", "Allocator",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(
             name: "skiff",
             dependencies: [
-                "Containers", "Images", "Store", "OCI", "LinuxSys", "Cgroups",
+                "Containers", "Images", "Store", "OCI", "LinuxSys", "Cgroups", "Allocator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -49,6 +51,7 @@ let package = Package(
         // guests/ holds assembly sources the tests build with gcc at run time.
         .testTarget(name: "KVMTests", dependencies: ["KVM", "CKVM", "LinuxSys"], exclude: ["guests"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "AllocatorTests", dependencies: ["Allocator", "Store", "LinuxSys"]),
         .testTarget(name: "ImagesTests", dependencies: ["Images", "OCI", "Store", "LinuxSys"]),
         .testTarget(name: "CgroupsTests", dependencies: ["Cgroups", "LinuxSys", "OCI"]),
         .testTarget(name: "ContainersTests", dependencies: ["Containers", "LinuxSys", "Store", "Cgroups", "OCI"]),

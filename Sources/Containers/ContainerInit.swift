@@ -313,6 +313,7 @@ public enum SpawnedInit {
     public static let argument = "__skiff-init"
 
     public static func main() -> Never {
+        Trace.mark("init: exec'd")
         _ = sk_set_pdeathsig(SIGKILL)
         let syncFD: Int32 = 4
         guard let bytes = try? Files.read(fd: 3, path: "plan"),
@@ -322,6 +323,7 @@ public enum SpawnedInit {
             _exit(125)
         }
         close(3)
+        Trace.mark("init: plan decoded")
         ContainerInit.run(plan, syncFD: syncFD, ttySocket: plan.tty ? 5 : -1, stdio: [0, 1, 2])
     }
 }

@@ -35,6 +35,11 @@ public struct RunSettings: Codable, Sendable {
     public var stopSignal: String?
     /// Set for a VM (`skiff run --vm`): what the monitor boots. Nil for a container.
     public var vm: VMSettings?
+    /// The share of the allocatable host the workload asked for (`--cpu-ratio`, `--memory-ratio`,
+    /// `--ratio`; for a VM also what its explicit `--cpus`/`--memory` occupy), 0 < R ≤ 1; nil is
+    /// best-effort for that resource (no reservation).
+    public var cpuRatio: Double?
+    public var memoryRatio: Double?
     public init() {}
 }
 

@@ -47,7 +47,27 @@ extension Engine {
     @discardableResult
     public func update(_ ref: String, _ flags: ResourceFlags) throws -> Spec.Resources {
         guard !flags.isEmpty else { throw SkiffError("nothing to update: give at least one resource flag (see skiff update --help)") }
-        let r = try find(ref)
+        var r = try find(ref)
+        let ratios = try flags.ratios(vm: r.kind == .vm)
+        if ratios.cpu != nil || ratios.memory != nil {
+            try updateShare(r, cpu: ratios.cpu, memory: ratios.memory)
+            r = try store().get(id: r.id) ?? r
+            var rest = flags
+            (rest.ratio, rest.cpuRatio, rest.memoryRatio) = (nil, nil, nil)
+            if rest.isEmpty {
+                try? Files.write(containerDir(r.id) + "/config.json", OCIJSON.encode(r.spec, pretty: true))
+                return r.spec.linux?.resources ?? Spec.Resources()
+            }
+        }
+        if r.kind == .vm {
+            throw SkiffError("skiff update on a VM changes only its share (--ratio, --cpu-ratio, --memory-ratio); its vCPUs and RAM are fixed at boot")
+        }
+        if (flags.cpus != nil || flags.cpuShares != nil || flags.cpuWeight != nil) && r.settings.cpuRatio != nil {
+            throw SkiffError("container \(r.name) has a --cpu-ratio; change its CPU with skiff update --cpu-ratio, not --cpus/--cpu-shares/--cpu-weight")
+        }
+        if flags.memory != nil && r.settings.memoryRatio != nil {
+            throw SkiffError("container \(r.name) has a --memory-ratio; change its memory with skiff update --memory-ratio, not --memory")
+        }
         let resources = try flags.resources(merging: r.spec.linux?.resources, cpuSharesForWeight: cpuShares(forWeight:))
         if (r.status == .running || r.status == .paused), !r.cgroupPaths.isEmpty {
             let cg = try Cgroup(paths: r.cgroupPaths)

@@ -1,3 +1,4 @@
+import Allocator
 import CSkiff
 import Cgroups
 import LinuxSys
@@ -143,6 +144,8 @@ extension Engine {
 
     /// Everything before `fork()`: runtime directory, generated /etc files, cgroup, and the plan.
     func prepare(_ r: inout ContainerRecord) throws -> LaunchPlan {
+        // Admission first: a refused workload leaves nothing (no directory, cgroup or process).
+        try admit(&r)
         let run = runDir(r.id)
         try StateRoot.mkdirAll(run + "/rootfs", mode: 0o755)
         let spec = r.spec
@@ -233,7 +236,15 @@ extension Engine {
     /// Records a start that failed before the workload ran, and releases what `prepare` took.
     func failStart(_ r: ContainerRecord, _ error: Error) {
         killAndRemoveCgroup(r)
+        releaseReservation(r.id)
         try? Files.removeTree(runDir(r.id))
+        // `skiff run` refused by the allocator: the container it just created never ran; remove it
+        // so the refusal leaves nothing behind (a `skiff start` keeps its container).
+        if removeOnRefusal, error is AllocatorError, r.startedAt == nil {
+            removeFiles(r)
+            try? store().delete(r.id)
+            return
+        }
         let code = (error as? StartError)?.exitCode ?? (error as? SkiffError)?.exitCode ?? 125
         if r.settings.autoRemove {
             removeFiles(r)
@@ -258,6 +269,7 @@ extension Engine {
         var oomKilled = false
         if let cg = try? Cgroup(paths: r.cgroupPaths) { oomKilled = (cg.oomKillCount() ?? 0) > 0 }
         killAndRemoveCgroup(r)
+        releaseReservation(r.id)
         Trace.mark("finish: cgroup removed")
         // The rootfs was mounted only in the container's mount namespace, gone with its last process.
         try? Files.removeTree(runDir(r.id))

@@ -71,6 +71,7 @@ extension Engine {
             throw SkiffError("container \(r.name) still has processes in its cgroup; try skiff rm -f \(r.name) again")
         }
         removeFiles(latest)
+        releaseReservation(r.id)
         try store().delete(r.id)
     }
 

@@ -17,6 +17,9 @@ public final class Engine {
     let logger: Logger
     private var database: Database?
     private var imageStore: ImageStore?
+    /// Set by `skiff run`: when the allocator refuses the first start, the container it created
+    /// is removed again (inherited by a forked monitor).
+    public var removeOnRefusal = false
 
     /// - Parameter root: state root and runtime directory.
     public init(root: StateRoot, logger: Logger) {
@@ -73,6 +76,7 @@ public final class Engine {
         settings.network = req.network
         settings.initProcess = req.initProcess
         settings.cgroupParent = req.cgroupParent
+        (settings.cpuRatio, settings.memoryRatio) = try req.resources.ratios()
         var imageConfig: ImageRuntimeConfig?
         var imageRef: String
         var imageID = ""
@@ -185,6 +189,7 @@ public final class Engine {
         if let m = r.monitorPID, Processes.isAlive(m, startTime: r.monitorStartTime) { return r }
         // The monitor is dead; its PID 1 had PR_SET_PDEATHSIG(SIGKILL), but make sure.
         killAndRemoveCgroup(r)
+        releaseReservation(r.id)
         try? Files.removeTree(runDir(r.id))
         if r.settings.autoRemove {
             // Its --rm would have removed it; do what the monitor could not.

@@ -135,7 +135,7 @@ enum Launcher {
         }
         let fds: [Int32] = [stdio[0], stdio[1], stdio[2], planPipe[0], sync[1], plan.tty ? sock[1] : -1]
         var env: [String] = []
-        if let trace = getenv("SKIFF_TRACE") { env.append("SKIFF_TRACE=" + String(cString: trace)) }
+        if let epoch = Trace.epoch { env.append("SKIFF_TRACE=\(epoch)") }
         let pid = withCStrings(["skiff", SpawnedInit.argument]) { argv in
             withCStrings(env) { envp in
                 fds.withUnsafeBufferPointer { f in

@@ -1,3 +1,4 @@
+import Allocator
 import LinuxSys
 import OCI
 
@@ -34,8 +35,41 @@ public struct ResourceFlags: Sendable, Equatable {
     public var deviceWriteIOPS: [String] = []
     /// `--hugetlb 2MB:64m`: PAGESIZE:LIMIT.
     public var hugetlb: [String] = []
+    /// `--cpu-ratio R`, `--memory-ratio R`, `--ratio R` (both): a share of the allocatable host,
+    /// 0 < R ≤ 1, admitted by the allocator (see the Allocator module).
+    public var cpuRatio: String?
+    public var memoryRatio: String?
+    public var ratio: String?
 
     public init() {}
+
+    /// The asked share as ratios (nil for a resource without one).
+    /// - Throws: `SkiffError` for a ratio outside 0 < R ≤ 1, or one given beside the flag that sets
+    ///   the same knob (`--cpu-ratio` with `--cpus`/`--cpu-shares`/`--cpu-weight`, `--memory-ratio`
+    ///   with `--memory`), naming both. For a VM (`vm`), `--cpus` and `--memory` are its vCPUs and
+    ///   guest RAM and go with a ratio.
+    public func ratios(vm: Bool = false) throws -> (cpu: Double?, memory: Double?) {
+        func parse(_ text: String?, _ flag: String) throws -> Double? {
+            guard let text else { return nil }
+            do { return try Share.parseRatio(text, flag: flag) } catch { throw SkiffError(error.description) }
+        }
+        if ratio != nil, cpuRatio != nil || memoryRatio != nil {
+            throw SkiffError("--ratio sets both --cpu-ratio and --memory-ratio: give --ratio alone, or the two separately")
+        }
+        let both = try parse(ratio, "--ratio")
+        let cpu = try both ?? parse(cpuRatio, "--cpu-ratio")
+        let memory = try both ?? parse(memoryRatio, "--memory-ratio")
+        let cpuFlag = ratio != nil ? "--ratio" : "--cpu-ratio"
+        let memoryFlag = ratio != nil ? "--ratio" : "--memory-ratio"
+        if vm { return (cpu, memory) }
+        if cpu != nil, let other = [("--cpus", cpus), ("--cpu-shares", cpuShares), ("--cpu-weight", cpuWeight)].first(where: { $0.1 != nil }) {
+            throw SkiffError("\(cpuFlag) and \(other.0) both set the CPU limit and weight: give one")
+        }
+        if memory != nil && self.memory != nil {
+            throw SkiffError("\(memoryFlag) and --memory both set memory.max: give one")
+        }
+        return (cpu, memory)
+    }
 
     /// True when no flag was given.
     public var isEmpty: Bool { self == ResourceFlags() }

@@ -36,6 +36,15 @@ struct ResourceOptions: ParsableArguments {
     @Option(name: .customLong("device-write-iops"), help: "Limit write IO per second to a device (DEVICE:N).")
     var deviceWriteIOPS: [String] = []
     @Option(name: .long, help: "Huge page limit (PAGESIZE:LIMIT, e.g. 2MB:64m).") var hugetlb: [String] = []
+    @Option(
+        name: .customLong("cpu-ratio"),
+        help: "Reserve this share of the host's allocatable CPUs, 0 < R <= 1 (cpu.max and cpu.weight follow; see skiff top).")
+    var cpuRatio: String?
+    @Option(
+        name: .customLong("memory-ratio"),
+        help: "Reserve this share of the host's allocatable memory, 0 < R <= 1 (memory.max follows).")
+    var memoryRatio: String?
+    @Option(name: .customLong("ratio"), help: "Both --cpu-ratio and --memory-ratio.") var ratio: String?
 
     var flags: ResourceFlags {
         var f = ResourceFlags()
@@ -55,6 +64,9 @@ struct ResourceOptions: ParsableArguments {
         f.deviceReadIOPS = deviceReadIOPS
         f.deviceWriteIOPS = deviceWriteIOPS
         f.hugetlb = hugetlb
+        f.cpuRatio = cpuRatio
+        f.memoryRatio = memoryRatio
+        f.ratio = ratio
         return f
     }
 }
@@ -62,7 +74,12 @@ struct ResourceOptions: ParsableArguments {
 struct Update: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "update", abstract: "Change the resource limits of containers (at once when running).",
-        discussion: "Examples:\n  skiff update --cpus 1 spinner\n  skiff update --memory 256m --memory-swap 512m ms")
+        discussion: """
+            Examples:
+              skiff update --cpus 1 spinner
+              skiff update --memory 256m --memory-swap 512m ms
+              skiff update --ratio 0.5 ms          (resize a reserved share; a VM's cgroup share)
+            """)
     @OptionGroup var global: GlobalOptions
     @OptionGroup var resources: ResourceOptions
     @Argument(help: "Containers.") var containers: [String]

@@ -70,6 +70,7 @@ struct Run: ParsableCommand {
               skiff run --rm -v /srv/data:/data:ro -w /data busybox ls
               skiff run --rm --rootfs ./rootfs /bin/sh -c 'echo hi'
               skiff run -d --memory 256m --cpus 0.5 --pids-limit 100 model-server
+              skiff run -d --ratio 0.25 model-server      (reserve a quarter of the host)
             """)
     @OptionGroup var global: GlobalOptions
     @OptionGroup var options: ContainerOptions
@@ -125,6 +126,7 @@ struct Run: ParsableCommand {
             try requireTerminal(tty: options.tty, interactive: options.interactive)
             let engine = global.engine()
             let record = try engine.create(try options.request(imageAndCommand: imageAndCommand, autoRemove: autoRemove))
+            engine.removeOnRefusal = true
             if detach {
                 try engine.startDetached(record)
                 print(record.id)

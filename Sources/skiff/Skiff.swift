@@ -25,7 +25,7 @@ struct Skiff: ParsableCommand {
         subcommands: [
             Run.self, Create.self, Start.self, Exec.self, PS.self, Logs.self, Stop.self, Kill.self, Remove.self,
             Inspect.self, Update.self, Pause.self, Unpause.self, Stats.self, Info.self, Load.self, ImagesCommand.self,
-            RemoveImage.self,
+            RemoveImage.self, Top.self, Reserve.self,
         ])
 }
 

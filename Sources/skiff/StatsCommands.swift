@@ -1,3 +1,4 @@
+import Allocator
 import ArgumentParser
 import Cgroups
 import Containers
@@ -7,39 +8,6 @@ import OCI
 #if canImport(Glibc)
     import Glibc
 #endif
-
-/// Host facts for `info` and `stats`: usable CPUs and memory (from procfs).
-enum Host {
-    /// CPUs this process may run on (`Cpus_allowed_list` in /proc/self/status).
-    static func usableCPUs() -> Int {
-        guard let status = try? Files.readString("/proc/self/status"),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed_list:") })
-        else { return 1 }
-        let list = String(line.dropFirst("Cpus_allowed_list:".count)).trimming(" \t")
-        return list.split(separator: ",").reduce(0) { n, part in
-            let ends = part.split(separator: "-").compactMap { Int($0) }
-            return n + (ends.count == 2 ? ends[1] - ends[0] + 1 : 1)
-        }
-    }
-
-    /// Memory Skiff's workloads can have, bytes: MemTotal from /proc/meminfo, or the limit of
-    /// Skiff's own memory cgroup when that is lower (memory.max / v1 memory.limit_in_bytes).
-    static func memoryTotal() -> UInt64 {
-        guard let info = try? Files.readString("/proc/meminfo"),
-            let line = info.split(separator: "\n").first(where: { $0.hasPrefix("MemTotal:") })
-        else { return 0 }
-        let total = (line.split(separator: " ").compactMap { UInt64($0) }.first ?? 0) * 1024
-        guard let layout = try? CgroupLayout.detect(),
-            let dir = layout.hierarchy(for: "memory")?.ownDirectory
-        else { return total }
-        for file in ["memory.max", "memory.limit_in_bytes"] {
-            if let text = try? Files.readString(dir + "/" + file), let limit = UInt64(text.trimming("\n ")) {
-                return min(total, limit)
-            }
-        }
-        return total
-    }
-}
 
 /// Binary sizes as `docker stats` prints them: 12.5MiB, 1.2GiB.
 func binarySize(_ bytes: UInt64) -> String { ByteCount.binary(bytes, separator: "") }
@@ -86,7 +54,7 @@ struct Stats: ParsableCommand {
         try execute {
             guard format == "table" || format == "json" else { throw SkiffError("unknown --format \"\(format)\": use table or json") }
             let engine = global.engine()
-            let hostMemory = Host.memoryTotal()
+            let hostMemory = HostCapacity.usableMemory()
             repeat {
                 var seen = Set<String>()
                 let records = try (containers.isEmpty
@@ -159,6 +127,21 @@ struct Info: ParsableCommand {
         var CPUs: Int
         var MemoryBytes: UInt64
         var Cgroup: CgroupInfo
+        /// Per resource: usable total, host reserve, allocatable, reserved by workloads, free.
+        struct AllocationInfo: Codable {
+            var TotalCPUs: Double
+            var ReservedForHostCPUs: Double
+            var AllocatableCPUs: Double
+            var AllocatedCPUs: Double
+            var FreeCPUs: Double
+            var TotalMemoryBytes: UInt64
+            var ReservedForHostMemoryBytes: UInt64
+            var AllocatableMemoryBytes: UInt64
+            var AllocatedMemoryBytes: UInt64
+            var FreeMemoryBytes: UInt64
+            var Reservations: Int
+        }
+        var Allocation: AllocationInfo
         var StateRoot: String
         var Containers: Int
         var Running: Int
@@ -174,14 +157,24 @@ struct Info: ParsableCommand {
             uname(&u)
             let release = withUnsafeBytes(of: u.release) { String(decoding: $0.prefix(while: { $0 != 0 }), as: UTF8.self) }
             let records = try engine.list()
+            let a = try engine.hostAllocation()
+            let cpuUsed = (a.reserved.cpuRatio * a.allocatable.cpus * 1000).rounded() / 1000
+            let memUsed = UInt64(a.reserved.memoryRatio * Double(a.allocatable.memoryBytes))
+            let allocation = Document.AllocationInfo(
+                TotalCPUs: a.capacity.cpus, ReservedForHostCPUs: a.reserve.cpus, AllocatableCPUs: a.allocatable.cpus,
+                AllocatedCPUs: cpuUsed, FreeCPUs: max(0, ((a.allocatable.cpus - cpuUsed) * 1000).rounded() / 1000),
+                TotalMemoryBytes: a.capacity.memoryBytes, ReservedForHostMemoryBytes: a.reserve.memoryBytes,
+                AllocatableMemoryBytes: a.allocatable.memoryBytes, AllocatedMemoryBytes: memUsed,
+                FreeMemoryBytes: a.allocatable.memoryBytes > memUsed ? a.allocatable.memoryBytes - memUsed : 0,
+                Reservations: a.reservations.count)
             let doc = Document(
-                Kernel: release, CPUs: Host.usableCPUs(), MemoryBytes: Host.memoryTotal(),
+                Kernel: release, CPUs: HostCapacity.usableCPUs(), MemoryBytes: HostCapacity.usableMemory(),
                 Cgroup: .init(
                     Mode: layout.mode.rawValue, Controllers: layout.availableControllers.sorted(),
                     Hierarchies: layout.hierarchies.map { h in
                         "\(h.mountPoint) (\(h.version.rawValue)\(h.controllers.isEmpty ? "" : ": " + h.controllers.joined(separator: ",")))"
                     }),
-                StateRoot: engine.root.path, Containers: records.count,
+                Allocation: allocation, StateRoot: engine.root.path, Containers: records.count,
                 Running: records.filter { $0.status == .running || $0.status == .paused }.count,
                 Images: try engine.images().list().count)
             if format == "json" {
@@ -193,6 +186,18 @@ struct Info: ParsableCommand {
             print("Memory:        \(binarySize(doc.MemoryBytes))")
             print("Cgroups:       \(doc.Cgroup.Mode); controllers: \(doc.Cgroup.Controllers.joined(separator: ", "))")
             for h in doc.Cgroup.Hierarchies { print("  \(h)") }
+            var t = Table(["RESOURCE", "TOTAL", "HOST RESERVE", "ALLOCATABLE", "ALLOCATED", "FREE"])
+            t.add([
+                "cpu", cpuCount(allocation.TotalCPUs), cpuCount(allocation.ReservedForHostCPUs), cpuCount(allocation.AllocatableCPUs),
+                cpuCount(allocation.AllocatedCPUs), cpuCount(allocation.FreeCPUs),
+            ])
+            t.add([
+                "memory", binarySize(allocation.TotalMemoryBytes), binarySize(allocation.ReservedForHostMemoryBytes),
+                binarySize(allocation.AllocatableMemoryBytes), binarySize(allocation.AllocatedMemoryBytes),
+                binarySize(allocation.FreeMemoryBytes),
+            ])
+            print("Allocation:    \(allocation.Reservations) workload(s) hold reservations (skiff top shows them)")
+            for line in t.render().split(separator: "\n") { print("  " + line) }
             print("State root:    \(doc.StateRoot)")
             print("Containers:    \(doc.Containers) (\(doc.Running) running)")
             print("Images:        \(doc.Images)")

@@ -242,8 +242,8 @@ func uniqueName(_ what: String) -> String {
 }
 
 /// `skiff inspect NAME` parsed: the first element of its JSON array.
-func inspect(_ name: String) async throws -> [String: Any] {
-    let r = await skiff("inspect", name)
+func inspect(_ name: String, root: String = Harness.stateRoot) async throws -> [String: Any] {
+    let r = await skiff(["inspect", name], root: root)
     guard r.code == 0 else { throw TestFailure("inspect failed: \(r)") }
     guard let arr = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]],
         let first = arr.first
@@ -259,8 +259,8 @@ struct ContainerFacts {
     var cgroupPaths: [String]
 }
 
-func facts(_ name: String) async throws -> ContainerFacts {
-    let doc = try await inspect(name)
+func facts(_ name: String, root: String = Harness.stateRoot) async throws -> ContainerFacts {
+    let doc = try await inspect(name, root: root)
     let state = doc["State"] as? [String: Any] ?? [:]
     return ContainerFacts(
         id: doc["Id"] as? String ?? "", pid: Int32((state["Pid"] as? NSNumber)?.intValue ?? 0),
