@@ -72,10 +72,22 @@ public final class Serial8250: PortIODevice {
     var loopback: Bool { modemControl & Self.mcrLoop != 0 }
     var hasInput: Bool { inputHead < input.count }
 
-    /// Queues bytes for the guest to read (e.g. from the console's stdin), raising RDA if enabled.
-    public func enqueueInput(_ bytes: some Sequence<UInt8>) {
-        input.append(contentsOf: bytes)
+    /// Most bytes `enqueueInput` keeps waiting for the guest (64 KiB): enough for a paste, bounded
+    /// when the guest never reads.
+    public static let inputCapacity = 65536
+
+    /// Bytes waiting to be read from RBR.
+    public var pendingInputCount: Int { input.count - inputHead }
+
+    /// Queues bytes for the guest to read (the console's stdin), raising the received-data interrupt
+    /// when IER bit 0 enables it. Takes at most `inputCapacity - pendingInputCount` bytes.
+    /// - Returns: how many bytes of `bytes` were queued, from the start; offer the rest again later.
+    @discardableResult
+    public func enqueueInput(_ bytes: some Collection<UInt8>) -> Int {
+        let n = min(bytes.count, max(0, Self.inputCapacity - pendingInputCount))
+        input.append(contentsOf: bytes.prefix(n))
         updateInterrupt()
+        return n
     }
 
     /// The IIR value a read would return now (without the read's side effect).

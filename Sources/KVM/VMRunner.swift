@@ -110,6 +110,19 @@ public final class VMRunner: @unchecked Sendable {
     /// thread (not from a signal handler), before or during `run`, and more than once.
     public func stop() { finish(result: .interrupted) }
 
+    /// Runs `body` under the lock every vCPU's port-I/O and MMIO exit takes, so host-side events can
+    /// change device state between guest accesses: console input for the UART, a key press on the
+    /// i8042. Safe from any thread (not from a signal handler), before, during or after `run`. A stop
+    /// that `body` requests through `bus.requestStop` stops the vCPUs as one from a guest access would.
+    public func withDevices(_ body: () -> Void) {
+        let request = busLock.withLock { _ in
+            body()
+            defer { bus.stopRequest = nil }
+            return bus.stopRequest
+        }
+        if let request { finish(result: request) }
+    }
+
     /// vCPU threads that `run` has started and joined (all of them once `run` returns).
     public var joinedThreadCount: Int { state.withLock { $0.joined } }
 

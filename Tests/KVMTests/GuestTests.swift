@@ -14,6 +14,9 @@ final class TestMachine {
     let vcpu: VCPU
     let bus = PortIOBus()
     var serialOutput: [UInt8] = []
+    /// COM1 at 0x3f8 and the i8042 at 0x60, for tests that feed them from the host.
+    private(set) var serial: Serial8250!
+    private(set) var keyboard: I8042!
 
     init(image: [UInt8], memory: UInt64 = 64 << 20) throws {
         let system = try KVMSystem()
@@ -28,6 +31,8 @@ final class TestMachine {
         try bus.register(serial, base: 0x3f8, length: 8)
         let keyboard = I8042 { [weak bus] in bus?.requestStop(.reset) }
         try bus.register(keyboard, base: 0x60, length: 5)
+        self.serial = serial
+        self.keyboard = keyboard
     }
 
     var text: String { String(decoding: serialOutput, as: UTF8.self) }

@@ -33,6 +33,49 @@ import Testing
         #expect(!kbd.resetRequested)
     }
 
+    @Test func ctrlAltDelQueuesSetTwoScancodesAndPulsesIRQ1OnlyWhenCTRAllows() {
+        var pulses = 0
+        let kbd = I8042(onInterrupt: { pulses += 1 })
+        #expect(kbd.pressCtrlAltDel())
+        #expect(pulses == 0)  // CTR 0: keyboard interrupt disabled
+        #expect(kbd.read(offset: I8042.commandOffset) & 0x01 == 0x01)
+        var bytes: [UInt8] = []
+        while kbd.read(offset: I8042.commandOffset) & 0x01 != 0 { bytes.append(kbd.read(offset: I8042.dataOffset)) }
+        #expect(bytes == [0x14, 0x11, 0xe0, 0x71])  // Ctrl, Alt, Delete (E0 71)
+        #expect(kbd.read(offset: I8042.dataOffset) == 0)
+
+        // Linux's i8042 driver enables the keyboard interrupt in CTR (bit 0).
+        kbd.write(offset: I8042.commandOffset, value: 0x60)
+        kbd.write(offset: I8042.dataOffset, value: 0x45)
+        #expect(kbd.controlByte == 0x45)
+        #expect(kbd.pressCtrlAltDel())
+        #expect(pulses == 1)
+        // Each read that leaves bytes behind pulses again, so an edge-triggered IRQ 1 is never lost.
+        for _ in 0..<4 { _ = kbd.read(offset: I8042.dataOffset) }
+        #expect(pulses == 4)
+        #expect(!kbd.resetRequested)
+    }
+
+    @Test func ctrlAltDelIsRefusedWhenTheBufferIsFull() {
+        let kbd = I8042()
+        for _ in 0..<4 { #expect(kbd.pressCtrlAltDel()) }  // 16 bytes
+        #expect(!kbd.pressCtrlAltDel())
+        #expect(kbd.output.count == I8042.bufferSize)
+    }
+
+    @Test func keyboardCommandsAreAcknowledged() {
+        var pulses = 0
+        let kbd = I8042(onInterrupt: { pulses += 1 })
+        kbd.write(offset: I8042.dataOffset, value: 0xed)  // set LEDs
+        #expect(kbd.read(offset: I8042.dataOffset) == I8042.acknowledge)
+        #expect(pulses == 0)
+        kbd.write(offset: I8042.commandOffset, value: 0x60)
+        kbd.write(offset: I8042.dataOffset, value: 0x01)
+        kbd.write(offset: I8042.dataOffset, value: 0xf4)  // enable scanning
+        #expect(pulses == 1)
+        #expect(kbd.read(offset: I8042.dataOffset) == I8042.acknowledge)
+    }
+
     @Test func outputPortResetLine() {
         var resets = 0
         let kbd = I8042 { resets += 1 }

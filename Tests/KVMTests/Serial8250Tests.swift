@@ -107,6 +107,64 @@ import Testing
         #expect(r.levels.last == false)
     }
 
+    @Test func receivedDataInterruptFollowsIERAndTheLastByteRead() {
+        let (u, r) = make()
+        write(u, .interruptEnable, Serial8250.ierReceivedData)
+        #expect(!u.interruptLine)  // nothing waits yet
+        #expect(read(u, .lineStatus) & Serial8250.lsrDataReady == 0)
+        #expect(u.enqueueInput(Array("ok".utf8)) == 2)
+        #expect(u.interruptLine)  // typed input raises IRQ 4 at once
+        #expect(read(u, .interruptIdentification) == 0xc4)
+        #expect(read(u, .interruptIdentification) == 0xc4)  // reading IIR does not clear RDA
+        write(u, .interruptEnable, 0)  // Linux masks RX around a console write…
+        #expect(!u.interruptLine)
+        write(u, .interruptEnable, Serial8250.ierReceivedData)  // …and the line comes back on unmask
+        #expect(u.interruptLine)
+        #expect(read(u, .data) == UInt8(ascii: "o"))
+        #expect(u.interruptLine)
+        #expect(read(u, .data) == UInt8(ascii: "k"))
+        #expect(!u.interruptLine)
+        #expect(read(u, .lineStatus) == 0x60)
+        #expect(read(u, .interruptIdentification) == 0xc1)
+        #expect(r.levels == [true, false, true, false])
+        // An empty RBR reads 0 and changes nothing.
+        #expect(read(u, .data) == 0)
+        #expect(r.levels.count == 4)
+    }
+
+    @Test func receivedDataStaysAboveTHREUntilTheInputIsDrained() {
+        let (u, _) = make()
+        write(u, .interruptEnable, Serial8250.ierReceivedData | Serial8250.ierTHREmpty)
+        u.enqueueInput([0x41])
+        write(u, .data, 0x42)  // a THR write makes THRE pending as well
+        #expect(read(u, .interruptIdentification) == 0xc4)
+        #expect(read(u, .interruptIdentification) == 0xc4)  // THRE is not consumed behind RDA
+        #expect(read(u, .data) == 0x41)
+        #expect(read(u, .interruptIdentification) == 0xc2)
+        #expect(read(u, .interruptIdentification) == 0xc1)
+    }
+
+    @Test func inputBeyondTheCapacityIsRefusedNotDropped() {
+        let (u, _) = make()
+        let big = [UInt8](repeating: 0x61, count: Serial8250.inputCapacity - 1)
+        #expect(u.enqueueInput(big) == big.count)
+        #expect(u.enqueueInput([0x62, 0x63, 0x64]) == 1)  // room for one more
+        #expect(u.pendingInputCount == Serial8250.inputCapacity)
+        #expect(u.enqueueInput([0x63]) == 0)
+        #expect(read(u, .data) == 0x61)
+        #expect(u.enqueueInput([0x63, 0x64]) == 1)  // one byte read, one byte of room
+    }
+
+    @Test func guestReadsInputThroughThePortBus() throws {
+        let bus = PortIOBus()
+        let (u, _) = make()
+        try bus.register(u, base: 0x3f8, length: 8)
+        u.enqueueInput(Array("hi".utf8))
+        #expect(bus.read(port: 0x3fd, size: 1, count: 1) == [0x61])  // LSR: THRE | TEMT | DR
+        #expect(bus.read(port: 0x3f8, size: 1, count: 2) == Array("hi".utf8))  // rep insb
+        #expect(bus.read(port: 0x3fd, size: 1, count: 1) == [0x60])
+    }
+
     @Test func fifoControlClearsInput() {
         let (u, _) = make()
         u.enqueueInput([1, 2, 3])
