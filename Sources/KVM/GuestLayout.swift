@@ -12,6 +12,7 @@
 /// | 0x9fc00 | MP table (`MPTable`), in the e820-reserved `[0x9fc00, 1 MiB)` |
 /// | 0xa0000 / 0xe0000 | ACPI tables, 8 KiB / RSDP (`ACPITables`), reserved likewise |
 /// | 0x100000 | kernel or test-guest image |
+/// | 0xd0000000 + 4 KiB × n | virtio-mmio device n (`VirtioMMIODevices`), GSI 5 + n |
 /// | 0xfffbc000 / 0xfffbd000 | KVM identity-map page / TSS (3 pages) |
 ///
 /// Firecracker puts its 4-entry GDT at 0x500 and the IDT at 0x520; this GDT has user segments and a
@@ -35,6 +36,12 @@ public enum GuestLayout {
     public static let cmdlineAddress: UInt64 = 0x20000
     /// Where the kernel (or a test guest) is loaded.
     public static let kernelAddress: UInt64 = 0x100000
+    /// First virtio-mmio window, in the 32-bit MMIO hole (Firecracker's `MMIO_MEM_START`); device n sits
+    /// at `virtioMMIOBase + n * VirtioMMIOTransport.windowSize`.
+    public static let virtioMMIOBase: UInt64 = 0xd000_0000
+    /// GSI of virtio-mmio device 0; device n raises GSI `virtioFirstGSI + n`, up to 23 (the IOAPIC's last
+    /// pin). 0–4 are the PIT, keyboard, cascade, COM2 and COM1 (Firecracker's `IRQ_BASE`).
+    public static let virtioFirstGSI: UInt32 = 5
     /// `KVM_SET_TSS_ADDR` (three pages; Firecracker's and kvmtool's value).
     public static let tssAddress: UInt64 = 0xfffb_d000
     /// `KVM_SET_IDENTITY_MAP_ADDR` (one page, just below the TSS; KVM's default).

@@ -34,20 +34,36 @@ final class VirtioTestDriver {
         return (base, base + 0x1000, base + 0x2000)
     }
 
+    /// Register accesses by offset in the window: straight to the transport, or through a bus.
+    let readRegister: (UInt64) -> [UInt8]
+    let writeRegister: (UInt64, [UInt8]) -> Void
+
     init(device: any VirtioDevice, memorySize: UInt64 = 1 << 20) throws {
         let memory = try GuestMemory(size: memorySize)
         self.memory = memory
-        transport = VirtioMMIOTransport(device: device, memory: memory)
+        let transport = VirtioMMIOTransport(device: device, memory: memory)
+        self.transport = transport
+        readRegister = { transport.read(offset: $0, length: 4) }
+        writeRegister = { transport.write(offset: $0, data: $1) }
         transport.onInterrupt = { [unowned self] in self.levels.append($0) }
     }
 
+    /// Drives the transport of `slot` the way a vCPU does: through `handler` (`MMIOBus.runLoopHandler`)
+    /// at the slot's guest physical address. Interrupts go wherever the slot's owner wired them.
+    init(slot: VirtioMMIODevices.Slot, memory: GuestMemory, handler: @escaping (UInt64, Bool, [UInt8]) -> [UInt8]) {
+        self.memory = memory
+        transport = slot.transport
+        readRegister = { handler(slot.address + $0, false, []) }
+        writeRegister = { _ = handler(slot.address + $0, true, $1) }
+    }
+
     func read(_ r: Reg) -> UInt32 {
-        let b = transport.read(offset: r.rawValue, length: 4)
+        let b = readRegister(r.rawValue)
         return UInt32(b[0]) | UInt32(b[1]) << 8 | UInt32(b[2]) << 16 | UInt32(b[3]) << 24
     }
 
     func write(_ r: Reg, _ v: UInt32) {
-        transport.write(offset: r.rawValue, data: withUnsafeBytes(of: v.littleEndian) { Array($0) })
+        writeRegister(r.rawValue, withUnsafeBytes(of: v.littleEndian) { Array($0) })
     }
 
     func addStatus(_ bits: UInt32) { write(.status, read(.status) | bits) }
