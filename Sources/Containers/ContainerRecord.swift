@@ -58,12 +58,30 @@ public struct VMSettings: Codable, Sendable {
     public var vcpus: Int
     /// Guest RAM in bytes.
     public var memoryBytes: UInt64
-    public init(kernel: String, initrd: String?, commandLine: String, vcpus: Int, memoryBytes: UInt64) {
+    /// `--disk`: raw images served as virtio-blk devices, in order (vda, vdb, …).
+    public var disks: [VMDisk]
+    public init(
+        kernel: String, initrd: String?, commandLine: String, vcpus: Int, memoryBytes: UInt64, disks: [VMDisk] = []
+    ) {
         self.kernel = kernel
         self.initrd = initrd
         self.commandLine = commandLine
         self.vcpus = vcpus
         self.memoryBytes = memoryBytes
+        self.disks = disks
+    }
+
+    enum CodingKeys: String, CodingKey { case kernel, initrd, commandLine, vcpus, memoryBytes, disks }
+
+    /// Records written before `disks` existed decode with no disks.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        kernel = try c.decode(String.self, forKey: .kernel)
+        initrd = try c.decodeIfPresent(String.self, forKey: .initrd)
+        commandLine = try c.decode(String.self, forKey: .commandLine)
+        vcpus = try c.decode(Int.self, forKey: .vcpus)
+        memoryBytes = try c.decode(UInt64.self, forKey: .memoryBytes)
+        disks = try c.decodeIfPresent([VMDisk].self, forKey: .disks) ?? []
     }
 }
 

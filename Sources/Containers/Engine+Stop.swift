@@ -31,6 +31,7 @@ extension Engine {
     public func stop(_ ref: String, timeout: Int) throws {
         let r = try find(ref)
         guard r.status == .running || r.status == .paused, let pid = r.pid else { return }
+        if r.kind == .vm { return try stopVM(r, pid: pid, timeout: timeout) }
         let sig = try r.settings.stopSignal.map { try Processes.signal(named: $0) } ?? SIGTERM
         if r.status == .paused, let cg = try? Cgroup(paths: r.cgroupPaths) { try? cg.thaw() }
         if let pidfd = Processes.pidfd(pid, startTime: r.pidStartTime) {
@@ -40,6 +41,25 @@ extension Engine {
                 if let cg = try? Cgroup(paths: r.cgroupPaths) { try? cg.kill(signal: SIGKILL) }
                 _ = sk_pidfd_send_signal(pidfd, SIGKILL)
                 _ = Processes.waitExit(pidfd: pidfd, timeout: 10)
+            }
+        }
+        try waitForMonitor(r)
+    }
+
+    /// Stops a VM: SIGTERM to its VMM presses Ctrl+Alt+Del in the guest (`VMMachine.run`), which shuts
+    /// down or resets (exit 0) if it listens; after `timeout` seconds a second SIGTERM makes the VMM stop
+    /// the vCPUs and record exit 143. SIGKILL to its cgroup only if the VMM is still there 10 s later.
+    func stopVM(_ r: ContainerRecord, pid: Int32, timeout: Int) throws {
+        if let pidfd = Processes.pidfd(pid, startTime: r.pidStartTime) {
+            defer { close(pidfd) }
+            _ = sk_pidfd_send_signal(pidfd, SIGTERM)
+            if !Processes.waitExit(pidfd: pidfd, timeout: Double(max(0, timeout))) {
+                _ = sk_pidfd_send_signal(pidfd, SIGTERM)
+                if !Processes.waitExit(pidfd: pidfd, timeout: 10) {
+                    if let cg = try? Cgroup(paths: r.cgroupPaths) { try? cg.kill(signal: SIGKILL) }
+                    _ = sk_pidfd_send_signal(pidfd, SIGKILL)
+                    _ = Processes.waitExit(pidfd: pidfd, timeout: 10)
+                }
             }
         }
         try waitForMonitor(r)

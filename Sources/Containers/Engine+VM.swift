@@ -20,6 +20,10 @@ public struct VMRequest: Sendable {
     public var memoryBytes: UInt64 = 128 << 20
     public var name: String?
     public var autoRemove = false
+    /// `--disk PATH[:ro]` flags as given, in order.
+    public var disks: [String] = []
+    /// `-i`: feed stdin to the serial console even when it is not a terminal (a terminal always is).
+    public var interactive = false
     public static let defaultCommandLine = "console=ttyS0 reboot=k panic=-1"
     public init() {}
 }
@@ -46,23 +50,40 @@ extension Engine {
         guard (1...CPUIDPolicy.maxVCPUs).contains(req.vcpus) else {
             throw SkiffError("--cpus \(req.vcpus): a VM has 1…\(CPUIDPolicy.maxVCPUs) vCPUs")
         }
+        var disks: [VMDisk] = []
+        for flag in req.disks {
+            let disk = try VMDisk.parse(flag)
+            try disk.check(given: flag)
+            disks.append(disk)
+        }
+        guard disks.count <= VirtioMMIODevices.capacity else {
+            throw SkiffError(
+                "--disk given \(disks.count) times: a VM takes at most \(VirtioMMIODevices.capacity) disks")
+        }
         guard access("/dev/kvm", F_OK) == 0 else { throw SkiffError("this host has no /dev/kvm: VMs need KVM") }
-        // A dry run of the loader into untouched (MAP_NORESERVE) memory: a file that is no kernel,
-        // or a kernel that does not fit, is refused before anything is recorded.
+        let vmSettings = VMSettings(
+            kernel: kernel, initrd: initrd, commandLine: req.commandLine, vcpus: req.vcpus,
+            memoryBytes: req.memoryBytes, disks: disks)
+        // A dry run of the devices and the loader into untouched (MAP_NORESERVE) memory: a file that
+        // is no kernel, a kernel that does not fit, or a command line that the disks make too long is
+        // refused before anything is recorded.
+        let guestCommandLine: String
         do {
             let scratch = try GuestMemory(size: req.memoryBytes)
-            _ = try LinuxBoot.load(kernel: kernel, initrd: initrd, commandLine: req.commandLine, into: scratch)
+            let devices = try VMMachine.devices(vmSettings, memory: scratch, interrupt: { _, _ in })
+            guestCommandLine = devices.commandLine(appendingTo: req.commandLine)
+            _ = try LinuxBoot.load(kernel: kernel, initrd: initrd, commandLine: guestCommandLine, into: scratch)
         } catch {
             throw SkiffError("\(error)")
         }
         let id = Random.hex(bytes: 32)
         var settings = RunSettings()
         settings.autoRemove = req.autoRemove
-        settings.vm = VMSettings(
-            kernel: kernel, initrd: initrd, commandLine: req.commandLine, vcpus: req.vcpus,
-            memoryBytes: req.memoryBytes)
+        settings.interactive = req.interactive
+        settings.vm = vmSettings
         var spec = Spec()
-        spec.process = Spec.Process(args: [kernel] + (req.commandLine.isEmpty ? [] : [req.commandLine]))
+        // inspect shows the command line the guest gets, with the virtio-mmio devices.
+        spec.process = Spec.Process(args: [kernel] + (guestCommandLine.isEmpty ? [] : [guestCommandLine]))
         spec.annotations = ["io.skiff.kind": WorkloadKind.vm.rawValue]
         let name = try req.name ?? uniqueName()
         try validateName(name)
@@ -90,9 +111,10 @@ extension Engine {
     // MARK: foreground
 
     /// Runs a VM in the foreground: this process is its VMM, the serial console goes to stdout
-    /// (and to the log unless `--rm`). Returns 0 when the guest resets, powers off or halts; 125
-    /// with the error (and guest registers) on stderr when it triple-faults or KVM fails;
-    /// 128+N after signal N (SIGINT, SIGTERM, SIGHUP).
+    /// (and to the log unless `--rm`). When stdin is a terminal (put in raw mode, restored on return)
+    /// or `-i` was given, what is typed or piped goes to the console's receive buffer. Returns 0 when
+    /// the guest resets, powers off or halts; 125 with the error (and guest registers) on stderr when
+    /// it triple-faults or KVM fails; 128+N when signal N stopped it (see `VMMachine.run`).
     /// - Throws: `SkiffError` when the VM could not be set up (the record is left `created` with
     ///   the error, or removed with `--rm`).
     public func runVMForeground(_ record: ContainerRecord) throws -> Int32 {
@@ -103,7 +125,12 @@ extension Engine {
             _ = write(1, &b, 1)
             writer?.append([byte][...], stream: "stdout")
         }
-        let outcome = try runVMM(&r, output: output, ready: {})
+        let terminal = isatty(0) != 0
+        var saved = termios()
+        let rawMode = terminal && sk_make_raw(0, &saved) == 0
+        defer { if rawMode { _ = sk_restore_termios(0, &saved) } }
+        let input: Int32? = terminal || r.settings.interactive ? 0 : nil
+        let outcome = try runVMM(&r, output: output, input: input, ready: {})
         writer?.flush()
         if let error = outcome.error { try? Files.write(fd: 2, Array("skiff: \(error)\n".utf8)) }
         return outcome.code
@@ -144,11 +171,12 @@ extension Engine {
     }
 
     /// Sets up and runs the VM in this process: joins the workload cgroup, creates the VM, records
-    /// it running (pid = this process), calls `ready`, runs the vCPUs, records the exit.
+    /// it running (pid = this process), calls `ready`, runs the vCPUs (with `input`, if given, feeding
+    /// the serial console), records the exit.
     /// - Throws: only set-up errors, after `failStart` has recorded them.
-    func runVMM(_ r: inout ContainerRecord, output: @escaping (UInt8) -> Void, ready: () -> Void) throws
-        -> VMOutcome
-    {
+    func runVMM(
+        _ r: inout ContainerRecord, output: @escaping (UInt8) -> Void, input: Int32? = nil, ready: () -> Void
+    ) throws -> VMOutcome {
         guard let settings = r.settings.vm else { throw SkiffError("\(r.name) is not a VM") }
         let cg: Cgroup
         let machine: VMMachine
@@ -168,6 +196,7 @@ extension Engine {
             failStart(r, error)
             throw SkiffError("\(error)")
         }
+        VMMachine.blockStopSignals()
         let me = getpid()
         let meStart = Processes.startTime(me)
         r =
@@ -184,7 +213,7 @@ extension Engine {
                 rec.error = nil
             }) ?? r
         ready()
-        let outcome = machine.run()
+        let outcome = machine.run(input: input)
         finishVM(r, outcome)
         return outcome
     }
@@ -229,108 +258,6 @@ extension Engine {
             rec.pid = nil
             rec.cgroupPaths = []
             rec.error = outcome.error
-        }
-    }
-}
-
-/// One VM: memory with the kernel loaded, vCPUs with CPUID/MSRs/boot state, COM1 and the i8042.
-final class VMMachine {
-    let vm: VirtualMachine
-    let vcpus: [VCPU]
-    let bus = PortIOBus()
-    let runner: VMRunner
-    let serial: Serial8250
-    let keyboard: I8042
-
-    init(settings: VMSettings, output: @escaping (UInt8) -> Void) throws {
-        let system: KVMSystem
-        do { system = try KVMSystem() } catch { throw SkiffError("cannot use /dev/kvm: \(error)") }
-        try system.requireExtensions()
-        let vm = try VirtualMachine(system: system, memorySize: settings.memoryBytes)
-        self.vm = vm
-        try vm.createIRQChip()
-        try vm.createPIT2()
-        let boot = try LinuxBoot.load(
-            kernel: settings.kernel, initrd: settings.initrd, commandLine: settings.commandLine, into: vm.memory)
-        try MPTable(vcpuCount: settings.vcpus).write(to: vm.memory)
-        let policy = try CPUIDPolicy(vcpuCount: settings.vcpus)
-        let supported = try system.supportedCPUID()
-        var vcpus: [VCPU] = []
-        for i in 0..<settings.vcpus {
-            let vcpu = try vm.createVCPU(id: UInt32(i))
-            try vcpu.setCPUID(try policy.entries(forVCPU: i, supported: supported))
-            try BootMSRs.apply(to: vcpu)
-            if i == 0 {
-                // The boot vCPU starts in 64-bit mode at the kernel's entry (LinuxBoot's state), with
-                // the identity map user-accessible and IOPL 3 so CPL 3 test guests can use it; Linux
-                // replaces both before it looks at them. The others wait for INIT/SIPI.
-                try LongMode.setUp(
-                    vcpu, entry: boot.kernel.entry, gigabytes: boot.identityMapGigabytes, userAccessible: true,
-                    rflags: LongMode.rflagsIOPL3)
-            }
-            vcpus.append(vcpu)
-        }
-        self.vcpus = vcpus
-        serial = Serial8250(output: output, onInterrupt: { level in try? vm.setIRQLine(4, level: level) })
-        try bus.register(serial, base: 0x3f8, length: 8)
-        keyboard = I8042 { [weak bus] in bus?.requestStop(.reset) }
-        try bus.register(keyboard, base: 0x60, length: 5)
-        runner = VMRunner(vcpus: vcpus, bus: bus)
-    }
-
-    /// Runs the vCPUs until the guest stops, KVM fails, or SIGINT/SIGTERM/SIGHUP arrives.
-    func run() -> Engine.VMOutcome {
-        var set = sigset_t()
-        sigemptyset(&set)
-        for s in SignalWaiter.signals { sigaddset(&set, s) }
-        // Blocked here, before any thread exists, so every thread inherits the mask and only the
-        // waiter takes these signals.
-        pthread_sigmask(SIG_BLOCK, &set, nil)
-        let waiter = SignalWaiter(runner: runner)
-        waiter.start()
-        do {
-            let stop = try runner.run()
-            switch stop {
-            case .reset, .halt, .systemEvent: return Engine.VMOutcome(code: 0, error: nil)
-            case .interrupted:
-                let sig = waiter.received.load(ordering: .acquiring)
-                return Engine.VMOutcome(code: sig > 0 ? 128 + sig : 130, error: nil)
-            }
-        } catch {
-            return Engine.VMOutcome(code: 125, error: "the VM stopped: \(error)")
-        }
-    }
-}
-
-/// A thread that waits for the stop signals and stops the runner.
-final class SignalWaiter: @unchecked Sendable {
-    static let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP]
-    let runner: VMRunner
-    let received = Atomic<Int32>(0)
-
-    init(runner: VMRunner) { self.runner = runner }
-
-    func start() {
-        let context = Unmanaged.passRetained(self).toOpaque()
-        var thread = pthread_t()
-        let rc = pthread_create(
-            &thread, nil,
-            { raw in
-                guard let raw else { return nil }
-                let waiter = Unmanaged<SignalWaiter>.fromOpaque(raw).takeRetainedValue()
-                var set = sigset_t()
-                sigemptyset(&set)
-                for s in SignalWaiter.signals { sigaddset(&set, s) }
-                var sig: Int32 = 0
-                while sigwait(&set, &sig) != 0 {}
-                waiter.received.store(sig, ordering: .releasing)
-                waiter.runner.stop()
-                return nil
-            }, context)
-        if rc != 0 {
-            Unmanaged<SignalWaiter>.fromOpaque(context).release()
-        } else {
-            pthread_detach(thread)
         }
     }
 }

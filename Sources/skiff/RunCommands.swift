@@ -71,6 +71,7 @@ struct Run: ParsableCommand {
               skiff run --rm --rootfs ./rootfs /bin/sh -c 'echo hi'
               skiff run -d --memory 256m --cpus 0.5 --pids-limit 100 model-server
               skiff run -d --ratio 0.25 model-server      (reserve a quarter of the host)
+              skiff run --vm --kernel vmlinuz --initrd initrd.img --disk root.img --disk seed.img:ro
             """)
     @OptionGroup var global: GlobalOptions
     @OptionGroup var options: ContainerOptions
@@ -82,6 +83,10 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("initrd"), help: "VM initrd (with --vm).") var initrd: String?
     @Option(name: .customLong("cmdline"), help: "VM kernel command line (with --vm; default: \(VMRequest.defaultCommandLine)).")
     var cmdline: String?
+    @Option(
+        name: .customLong("disk"),
+        help: "VM disk: a raw image file, PATH or PATH:ro, served as virtio-blk (with --vm; repeatable: vda, vdb, …).")
+    var disk: [String] = []
     @Argument(parsing: .captureForPassthrough, help: "IMAGE [COMMAND [ARG...]]") var imageAndCommand: [String] = []
 
     /// `--vm`: `--cpus` is the vCPU count, `--memory` the guest RAM (default 128 MiB).
@@ -102,14 +107,16 @@ struct Run: ParsableCommand {
         }
         req.name = options.name
         req.autoRemove = autoRemove
+        req.disks = disk
+        req.interactive = options.interactive
         return req
     }
 
     func run() throws {
         try helpIfAsked(imageAndCommand, Self.self)
-        if vm || kernel != nil {
+        if vm || kernel != nil || !disk.isEmpty {
             try execute {
-                guard vm else { throw SkiffError("--kernel needs --vm") }
+                guard vm else { throw SkiffError("--kernel and --disk need --vm") }
                 let engine = global.engine()
                 let record = try engine.createVM(try vmRequest())
                 if detach {

@@ -53,6 +53,10 @@ enum VMGuest {
     }
 
     static func hello() async throws -> String { try await build("hello") }
+    /// Echoes what arrives on COM1 until 0x04.
+    static func echo() async throws -> String { try await build("echo") }
+    /// Waits for i8042 keyboard data, prints it, resets.
+    static func keyboardWait() async throws -> String { try await build("kbdwait") }
     static func spinForever() async throws -> String {
         try await build("spin", output: "spin-forever", defines: ["ITERATIONS": "0x7fffffffffffffff"])
     }
@@ -118,17 +122,81 @@ struct VMTests {
         for path in f.cgroupPaths { #expect(!FileManager.default.fileExists(atPath: path), "\(path)") }
     }
 
-    @Test func stopSendsSIGTERMToTheVMM() async throws {
+    @Test func stopPressesCtrlAltDelAndAGuestThatListensExitsZeroAtOnce() async throws {
+        let kernel = try await VMGuest.keyboardWait()
+        let name = uniqueName("vm-cad")
+        let run = await skiff("run", "-d", "--name", name, "--vm", "--kernel", kernel)
+        #expect(run.code == 0, "\(run)")
+        let f = try await facts(name)
+        #expect(f.status == "running")
+        let started = Date()
+        let stop = await skiff("stop", "-t", "30", name)
+        let took = Date().timeIntervalSince(started)
+        #expect(stop.code == 0, "\(stop)")
+        #expect(took < 10, "skiff stop took \(took) s: the guest should have reset on Ctrl+Alt+Del")
+        #expect(((try await Self.row(name))?["Status"] as? String ?? "").hasPrefix("Exited (0)"))
+        // The guest saw Ctrl, Alt, Delete in scan code set 2 and said so on its console.
+        let logs = await skiff("logs", name)
+        #expect(logs.stdout == "keys: 14 11 e0 71\n", "\(logs)")
+        #expect(!processAlive(f.pid))
+        for path in f.cgroupPaths { #expect(!FileManager.default.fileExists(atPath: path), "\(path)") }
+        #expect(await skiff("rm", name).code == 0)
+    }
+
+    @Test func stopOfAGuestThatIgnoresCtrlAltDelStopsTheVCPUsAfterTheTimeout() async throws {
         let kernel = try await VMGuest.spinForever()
         let name = uniqueName("vm-stop")
         let run = await skiff("run", "-d", "--name", name, "--vm", "--kernel", kernel)
         #expect(run.code == 0, "\(run)")
         let f = try await facts(name)
-        let stop = await skiff("stop", "-t", "5", name)
+        let started = Date()
+        let stop = await skiff("stop", "-t", "2", name)
+        let took = Date().timeIntervalSince(started)
         #expect(stop.code == 0, "\(stop)")
+        #expect(took >= 2 && took < 10, "skiff stop -t 2 took \(took) s")
+        // The VMM stopped its vCPUs on the second SIGTERM and recorded the exit itself.
         #expect(((try await Self.row(name))?["Status"] as? String ?? "").hasPrefix("Exited (143)"))
+        #expect(!processAlive(f.pid))
         for path in f.cgroupPaths { #expect(!FileManager.default.fileExists(atPath: path), "\(path)") }
         #expect(await skiff("rm", name).code == 0)
+    }
+
+    @Test func interactiveStdinReachesTheSerialConsole() async throws {
+        let kernel = try await VMGuest.echo()
+        let r = await skiff("run", "-i", "--rm", "--vm", "--kernel", kernel, stdin: "typed into ttyS0\n\u{04}")
+        #expect(r.code == 0, "\(r)")
+        #expect(r.stdout == "typed into ttyS0\n", "\(r)")
+    }
+
+    @Test func diskFlagsAreCheckedAndAnnouncedOnTheGuestCommandLine() async throws {
+        let name = uniqueName("vm-disk")
+        let hello = try await VMGuest.hello()
+        let missing = await skiff("run", "--name", name, "--vm", "--kernel", hello, "--disk", "/nonexistent/root.img")
+        #expect(
+            missing.code == 125 && missing.stderr.contains("--disk /nonexistent/root.img: cannot read it"), "\(missing)"
+        )
+        let directory = await skiff("run", "--name", name, "--vm", "--kernel", hello, "--disk", "/tmp:ro")
+        #expect(directory.code == 125 && directory.stderr.contains("not a regular file"), "\(directory)")
+        let noVM = await skiff("run", "--name", name, "--disk", "/tmp/x.img")
+        #expect(noVM.code == 125 && noVM.stderr.contains("need --vm"), "\(noVM)")
+        #expect(try await Self.row(name) == nil, "nothing recorded")
+
+        let image = VMGuest.directory + "/disk-\(UUID().uuidString.prefix(8)).img"
+        #expect(FileManager.default.createFile(atPath: image, contents: Data(count: 1 << 20)))
+        let run = await skiff(
+            "run", "-d", "--name", name, "--vm", "--kernel", hello, "--cmdline", "console=ttyS0",
+            "--disk", image, "--disk", image + ":ro")
+        #expect(run.code == 0, "\(run)")
+        let doc = try await inspect(name)
+        #expect(
+            doc["Args"] as? [String]
+                == ["console=ttyS0 virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=4K@0xd0001000:6"],
+            "\(doc["Args"] ?? "")")
+        #expect(
+            await eventually(20) { ((try? await Self.row(name))??["Status"] as? String ?? "").hasPrefix("Exited (0)") })
+        #expect(await skiff("logs", name).stdout == "hello from the guest\n")
+        #expect(await skiff("rm", name).code == 0)
+        try? FileManager.default.removeItem(atPath: image)
     }
 
     @Test func badInputFails125WithAClearMessageAndLeavesNothing() async throws {

@@ -1,0 +1,177 @@
+import KVM
+import LinuxSys
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One VM: memory with the kernel loaded, vCPUs with CPUID/MSRs/boot state, COM1 (IRQ 4), the i8042
+/// (IRQ 1) and one virtio-blk device per `--disk` on the virtio-mmio bus (GSI 5, 6, …).
+final class VMMachine {
+    let vm: VirtualMachine
+    let vcpus: [VCPU]
+    let bus = PortIOBus()
+    let runner: VMRunner
+    let serial: Serial8250
+    let keyboard: I8042
+    let devices: VirtioMMIODevices
+    /// The command line the guest got: the user's plus one `virtio_mmio.device=` per device.
+    let commandLine: String
+
+    /// The virtio-mmio devices for `settings.disks`, in order, on a fresh bus.
+    /// - Throws: `KVMError` when an image cannot be opened.
+    static func devices(
+        _ settings: VMSettings, memory: GuestMemory, interrupt: @escaping (UInt32, Bool) -> Void
+    ) throws -> VirtioMMIODevices {
+        let devices = VirtioMMIODevices(memory: memory, interrupt: interrupt)
+        for disk in settings.disks {
+            try devices.add(try VirtioBlock(path: disk.path, readOnly: disk.readOnly))
+        }
+        return devices
+    }
+
+    init(settings: VMSettings, output: @escaping (UInt8) -> Void) throws {
+        let system: KVMSystem
+        do { system = try KVMSystem() } catch { throw SkiffError("cannot use /dev/kvm: \(error)") }
+        try system.requireExtensions()
+        let vm = try VirtualMachine(system: system, memorySize: settings.memoryBytes)
+        self.vm = vm
+        try vm.createIRQChip()
+        try vm.createPIT2()
+        devices = try Self.devices(settings, memory: vm.memory) { gsi, level in try? vm.setIRQLine(gsi, level: level) }
+        commandLine = devices.commandLine(appendingTo: settings.commandLine)
+        let boot = try LinuxBoot.load(
+            kernel: settings.kernel, initrd: settings.initrd, commandLine: commandLine, into: vm.memory)
+        try MPTable(vcpuCount: settings.vcpus).write(to: vm.memory)
+        let policy = try CPUIDPolicy(vcpuCount: settings.vcpus)
+        let supported = try system.supportedCPUID()
+        var vcpus: [VCPU] = []
+        for i in 0..<settings.vcpus {
+            let vcpu = try vm.createVCPU(id: UInt32(i))
+            try vcpu.setCPUID(try policy.entries(forVCPU: i, supported: supported))
+            try BootMSRs.apply(to: vcpu)
+            if i == 0 {
+                // The boot vCPU starts in 64-bit mode at the kernel's entry (LinuxBoot's state), with
+                // the identity map user-accessible and IOPL 3 so CPL 3 test guests can use it; Linux
+                // replaces both before it looks at them. The others wait for INIT/SIPI.
+                try LongMode.setUp(
+                    vcpu, entry: boot.kernel.entry, gigabytes: boot.identityMapGigabytes, userAccessible: true,
+                    rflags: LongMode.rflagsIOPL3)
+            }
+            vcpus.append(vcpu)
+        }
+        self.vcpus = vcpus
+        serial = Serial8250(output: output, onInterrupt: { level in try? vm.setIRQLine(4, level: level) })
+        try bus.register(serial, base: 0x3f8, length: 8)
+        keyboard = I8042(
+            onReset: { [weak bus] in bus?.requestStop(.reset) },
+            onInterrupt: {
+                try? vm.setIRQLine(1, level: true)
+                try? vm.setIRQLine(1, level: false)
+            })
+        try bus.register(keyboard, base: 0x60, length: 5)
+        runner = VMRunner(vcpus: vcpus, bus: bus, mmio: devices.bus.runLoopHandler)
+    }
+
+    /// Blocks `SignalWaiter.signals` in this thread. Called before the VM is recorded running (so a
+    /// `skiff stop` that comes at once waits, pending, for the waiter) and before any thread exists (so
+    /// every thread inherits the mask and only the waiter takes these signals).
+    static func blockStopSignals() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in SignalWaiter.signals { sigaddset(&set, s) }
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
+    /// Asks the guest to shut down: Ctrl+Alt+Del on the i8042 (Firecracker's `SendCtrlAltDel`).
+    func pressCtrlAltDel() {
+        runner.withDevices { [keyboard] in _ = keyboard.pressCtrlAltDel() }
+    }
+
+    /// Runs the vCPUs until the guest stops, KVM fails, or a signal stops them.
+    ///
+    /// Signals: the first SIGTERM presses Ctrl+Alt+Del (the guest decides; `skiff stop` sends a second
+    /// one after its timeout); a second SIGTERM, SIGINT or SIGHUP stops the vCPUs at once and the result
+    /// is 128+N. With `input`, bytes read from that fd go to the UART's receive buffer until EOF.
+    func run(input: Int32? = nil) -> Engine.VMOutcome {
+        Self.blockStopSignals()
+        let waiter = SignalWaiter(runner: runner, powerButton: { [self] in pressCtrlAltDel() })
+        waiter.start()
+        let pump = input.map { ConsoleInputPump(fd: $0, runner: runner, serial: serial) }
+        pump?.start()
+        defer { pump?.finish() }
+        do {
+            let stop = try runner.run()
+            switch stop {
+            case .reset, .halt, .systemEvent: return Engine.VMOutcome(code: 0, error: nil)
+            case .interrupted:
+                let sig = waiter.received.load(ordering: .acquiring)
+                return Engine.VMOutcome(code: sig > 0 ? 128 + sig : 130, error: nil)
+            }
+        } catch {
+            return Engine.VMOutcome(code: 125, error: "the VM stopped: \(error)")
+        }
+    }
+}
+
+/// A thread that waits for the stop signals: the first SIGTERM calls `powerButton`, anything else
+/// (or SIGTERM again) stops the runner.
+final class SignalWaiter: @unchecked Sendable {
+    static let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP]
+    let runner: VMRunner
+    let powerButton: () -> Void
+    let received = Atomic<Int32>(0)
+
+    init(runner: VMRunner, powerButton: @escaping () -> Void) {
+        self.runner = runner
+        self.powerButton = powerButton
+    }
+
+    func start() {
+        if let thread = startThread({ self.wait() }) { pthread_detach(thread) }
+    }
+
+    func wait() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        for s in Self.signals { sigaddset(&set, s) }
+        var pressed = false
+        while true {
+            var sig: Int32 = 0
+            guard sigwait(&set, &sig) == 0 else { continue }
+            if sig == SIGTERM && !pressed {
+                pressed = true
+                powerButton()
+                continue
+            }
+            received.store(sig, ordering: .releasing)
+            runner.stop()
+            return
+        }
+    }
+}
+
+/// Starts a pthread running `body` (which owns what it captures until it returns).
+/// - Returns: the thread, or nil when `pthread_create` failed.
+func startThread(_ body: @escaping () -> Void) -> pthread_t? {
+    let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+    var thread = pthread_t()
+    let rc = pthread_create(
+        &thread, nil,
+        { raw in
+            guard let raw else { return nil }
+            Unmanaged<ThreadBody>.fromOpaque(raw).takeRetainedValue().run()
+            return nil
+        }, context)
+    if rc != 0 {
+        Unmanaged<ThreadBody>.fromOpaque(context).release()
+        return nil
+    }
+    return thread
+}
+
+private final class ThreadBody {
+    let run: () -> Void
+    init(_ run: @escaping () -> Void) { self.run = run }
+}
