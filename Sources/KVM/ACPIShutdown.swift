@@ -1,3 +1,5 @@
+import CKVM
+
 /// The hardware-reduced ACPI sleep control and status registers (ACPI 6.5 §4.8.3.7), one byte at
 /// I/O port 0x600, so a guest's `poweroff` stops the VM (cloud-hypervisor's shutdown device does
 /// the same at 0x3c0). `ACPIFADT.sleepPort` points SLEEP_CONTROL_REG and SLEEP_STATUS_REG here and
@@ -13,8 +15,7 @@ public final class ACPIShutdown: PortIODevice {
     /// SLP_EN, and the shift and mask of SLP_TYPx in the sleep control register.
     public static let sleepEnable: UInt8 = 1 << 5, sleepTypeShift: UInt8 = 2, sleepTypeMask: UInt8 = 0x7
 
-    /// Called on an S5 request (from the vCPU thread); wire it to
-    /// `bus.requestStop(.systemEvent(type: KVM_SYSTEM_EVENT_SHUTDOWN, flags: 0))`.
+    /// Called on an S5 request (from the vCPU thread); wire it to `bus.requestStop(.powerOff)`.
     public let onPowerOff: () -> Void
     /// Whether the guest has asked for S5.
     public private(set) var powerOffRequested = false
@@ -32,4 +33,10 @@ public final class ACPIShutdown: PortIODevice {
         powerOffRequested = true
         onPowerOff()
     }
+}
+
+extension GuestStop {
+    /// What a VMM requests when `ACPIShutdown` sees S5: the stop KVM itself reports for a guest power-off
+    /// (`KVM_EXIT_SYSTEM_EVENT` of type `KVM_SYSTEM_EVENT_SHUTDOWN`, no flags).
+    public static let powerOff = GuestStop.systemEvent(type: UInt32(KVM_SYSTEM_EVENT_SHUTDOWN), flags: 0)
 }

@@ -1,4 +1,3 @@
-import CKVM
 import Foundation
 import KVM
 import Testing
@@ -37,11 +36,11 @@ struct ACPIGuestTests {
         let machine = try TestMachine(image: try TestGuest.build("acpi", defines: ["POWEROFF": "1"]))
         try ACPITables(vcpuCount: 1).write(to: machine.vm.memory)
         let shutdown = ACPIShutdown { [weak bus = machine.bus] in
-            bus?.requestStop(.systemEvent(type: UInt32(KVM_SYSTEM_EVENT_SHUTDOWN), flags: 0))
+            bus?.requestStop(.powerOff)
         }
         try machine.bus.register(shutdown, base: ACPIShutdown.port, length: 1)
         let stop = try machine.vcpu.runUntilStop(bus: machine.bus)
-        #expect(stop == .systemEvent(type: UInt32(KVM_SYSTEM_EVENT_SHUTDOWN), flags: 0))
+        #expect(stop == .powerOff)
         #expect(shutdown.powerOffRequested)
         #expect(machine.text == "acpi cpus 1 ioapics 1\n")
     }

@@ -1,4 +1,3 @@
-import CKVM
 import Foundation
 import KVM
 import Synchronization
@@ -86,7 +85,7 @@ struct LinuxBootTests {
 
     /// `reboot -f` with `reboot=k` ends in the i8042 reset; `poweroff -f` in ACPI S5 (`ACPIShutdown`).
     static let stops: [(command: String, expected: GuestStop)] = [
-        ("reboot", .reset), ("poweroff", .systemEvent(type: UInt32(KVM_SYSTEM_EVENT_SHUTDOWN), flags: 0)),
+        ("reboot", .reset), ("poweroff", .powerOff),
     ]
 
     @Test(.timeLimit(.minutes(3)), arguments: stops)
@@ -121,7 +120,7 @@ struct LinuxBootTests {
         try bus.register(I8042 { [weak bus] in bus?.requestStop(.reset) }, base: 0x60, length: 5)
         try bus.register(
             ACPIShutdown { [weak bus] in
-                bus?.requestStop(.systemEvent(type: UInt32(KVM_SYSTEM_EVENT_SHUTDOWN), flags: 0))
+                bus?.requestStop(.powerOff)
             }, base: ACPIShutdown.port, length: 1)
         let runner = VMRunner(vcpus: vcpus, bus: bus)
         let watchdog = Thread {
