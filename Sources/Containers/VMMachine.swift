@@ -15,6 +15,8 @@ final class VMMachine {
     let runner: VMRunner
     let serial: Serial8250
     let keyboard: I8042
+    /// ACPI sleep control at port 0x600: the guest's `poweroff` (S5) stops the VM.
+    let powerOff: ACPIShutdown
     let devices: VirtioMMIODevices
     /// The command line the guest got: the user's plus one `virtio_mmio.device=` per device.
     let commandLine: String
@@ -41,27 +43,18 @@ final class VMMachine {
         try vm.createPIT2()
         devices = try Self.devices(settings, memory: vm.memory) { gsi, level in try? vm.setIRQLine(gsi, level: level) }
         commandLine = devices.commandLine(appendingTo: settings.commandLine)
+        // MP table and ACPI tables (vCPUs, IOAPIC, the virtio-mmio devices as LNRO0005, S5), the zero
+        // page pointing at the RSDP, then vCPUs with CPUID, MSRs and LINT0/LINT1; the boot vCPU starts
+        // at the kernel's entry with the identity map user-accessible and IOPL 3 (for CPL 3 test
+        // guests; Linux replaces both), the others wait for INIT/SIPI.
+        let rsdp = try LinuxPlatform.writeFirmwareTables(
+            vcpuCount: settings.vcpus,
+            mmioDevices: devices.slots.map { ACPIDSDT.MMIODevice(address: $0.address, gsi: $0.gsi) },
+            to: vm.memory)
         let boot = try LinuxBoot.load(
-            kernel: settings.kernel, initrd: settings.initrd, commandLine: commandLine, into: vm.memory)
-        try MPTable(vcpuCount: settings.vcpus).write(to: vm.memory)
-        let policy = try CPUIDPolicy(vcpuCount: settings.vcpus)
-        let supported = try system.supportedCPUID()
-        var vcpus: [VCPU] = []
-        for i in 0..<settings.vcpus {
-            let vcpu = try vm.createVCPU(id: UInt32(i))
-            try vcpu.setCPUID(try policy.entries(forVCPU: i, supported: supported))
-            try BootMSRs.apply(to: vcpu)
-            if i == 0 {
-                // The boot vCPU starts in 64-bit mode at the kernel's entry (LinuxBoot's state), with
-                // the identity map user-accessible and IOPL 3 so CPL 3 test guests can use it; Linux
-                // replaces both before it looks at them. The others wait for INIT/SIPI.
-                try LongMode.setUp(
-                    vcpu, entry: boot.kernel.entry, gigabytes: boot.identityMapGigabytes, userAccessible: true,
-                    rflags: LongMode.rflagsIOPL3)
-            }
-            vcpus.append(vcpu)
-        }
-        self.vcpus = vcpus
+            kernel: settings.kernel, initrd: settings.initrd, commandLine: commandLine, acpiRSDP: rsdp,
+            into: vm.memory)
+        vcpus = try LinuxPlatform.createVCPUs(in: vm, count: settings.vcpus, boot: boot)
         serial = Serial8250(output: output, onInterrupt: { level in try? vm.setIRQLine(4, level: level) })
         try bus.register(serial, base: 0x3f8, length: 8)
         keyboard = I8042(
@@ -71,6 +64,8 @@ final class VMMachine {
                 try? vm.setIRQLine(1, level: false)
             })
         try bus.register(keyboard, base: 0x60, length: 5)
+        powerOff = ACPIShutdown { [weak bus] in bus?.requestStop(.powerOff) }
+        try bus.register(powerOff, base: ACPIShutdown.port, length: 1)
         runner = VMRunner(vcpus: vcpus, bus: bus, mmio: devices.bus.runLoopHandler)
     }
 
