@@ -75,13 +75,15 @@ public struct VMSizing: Sendable, Equatable {
     /// Sizes a VM.
     /// - Parameters:
     ///   - cpuRatio, memoryRatio: the asked ratios (nil: from `vcpus` / `memoryBytes`, or none).
-    ///   - vcpus, memoryBytes: explicit `--cpus` / `--memory` (guest RAM), nil when not given.
+    ///   - vcpus, memoryBytes: explicit `--cpus` / `--memory` (guest RAM), nil when not given;
+    ///     n vCPUs occupy n / `usableCPUs` of the host, guest RAM plus overhead its share of the
+    ///     allocatable memory.
     ///   - overhead: the VMM overhead for a given guest RAM and vCPU count, bytes (`VMMOverhead`).
     /// - Throws: `AllocatorError.tooLarge` when the explicit size exceeds the allocatable host,
     ///   or the memory share cannot hold the VMM's overhead plus 16 MiB of guest RAM.
     public static func size(
         cpuRatio: Double?, memoryRatio: Double?, vcpus explicitCPUs: Int?, memoryBytes explicitMemory: UInt64?,
-        defaultVCPUs: Int, defaultMemoryBytes: UInt64, allocatable: Allocatable,
+        defaultVCPUs: Int, defaultMemoryBytes: UInt64, usableCPUs: Double, allocatable: Allocatable,
         overhead: (_ guestBytes: UInt64, _ vcpus: Int) -> UInt64
     ) throws(AllocatorError) -> VMSizing {
         var share = Share.none
@@ -91,10 +93,11 @@ public struct VMSizing: Sendable, Equatable {
             if let cpuRatio {
                 share.cpuPPM = Share.ppm(cpuRatio)
             } else {
-                let ratio = Double(n) / max(allocatable.cpus, 1e-9)
+                // n of the host's usable CPUs: a VM with every CPU holds the whole allocatable share.
+                let ratio = Double(n) / max(usableCPUs, 1)
                 guard ratio <= 1 else {
                     throw .tooLarge(
-                        "a VM with \(n) vCPUs needs \(n) CPUs but the host has \(allocatable.cpus) allocatable (usable CPUs minus the host reserve); use fewer --cpus, give --cpu-ratio, or lower the reserve (skiff reserve --cpus)"
+                        "a VM with \(n) vCPUs would hold more than the host's \(Int(usableCPUs)) usable CPUs; use at most \(Int(usableCPUs)) --cpus, or give --cpu-ratio to run them in a smaller share"
                     )
                 }
                 share.cpuPPM = Share.ppm(ratio)

@@ -1,3 +1,4 @@
+import Allocator
 import CSkiff
 import Cgroups
 import KVM
@@ -16,8 +17,15 @@ public struct VMRequest: Sendable {
     public var initrd: String?
     /// The kernel command line; Linux's console on COM1 and `reboot=k` so a reboot reaches the i8042.
     public var commandLine = VMRequest.defaultCommandLine
-    public var vcpus = 1
-    public var memoryBytes: UInt64 = 128 << 20
+    /// `--cpus` (vCPUs) and `--memory` (guest RAM, bytes) as given; nil takes them from the ratio,
+    /// or the defaults (1 vCPU, 128 MiB) without one.
+    public var vcpus: Int?
+    public var memoryBytes: UInt64?
+    /// `--cpu-ratio`/`--memory-ratio`/`--ratio`: the VM's share of the host (guest RAM + VMM overhead).
+    public var cpuRatio: Double?
+    public var memoryRatio: Double?
+    public static let defaultVCPUs = 1
+    public static let defaultMemoryBytes: UInt64 = 128 << 20
     public var name: String?
     public var autoRemove = false
     /// `--disk PATH[:ro]` flags as given, in order.
@@ -47,8 +55,22 @@ extension Engine {
         if let initrd, access(initrd, R_OK) != 0 {
             throw SkiffError("--initrd \(req.initrd ?? initrd): cannot read it: \(String(cString: strerror(errno)))")
         }
-        guard (1...CPUIDPolicy.maxVCPUs).contains(req.vcpus) else {
-            throw SkiffError("--cpus \(req.vcpus): a VM has 1…\(CPUIDPolicy.maxVCPUs) vCPUs")
+        // The allocator sizes it: explicit --cpus/--memory occupy the ratio they are of the host; a
+        // ratio gives the vCPUs and the guest RAM its memory share leaves after the VMM's overhead.
+        let sizing: VMSizing
+        do {
+            let allocation = try hostAllocation()
+            let baseline = VMMOverhead.residentBytes()
+            sizing = try VMSizing.size(
+                cpuRatio: req.cpuRatio, memoryRatio: req.memoryRatio, vcpus: req.vcpus, memoryBytes: req.memoryBytes,
+                defaultVCPUs: VMRequest.defaultVCPUs, defaultMemoryBytes: VMRequest.defaultMemoryBytes,
+                usableCPUs: allocation.capacity.cpus, allocatable: allocation.allocatable,
+                overhead: { VMMOverhead.estimate(baseline: baseline, guestBytes: $0, vcpus: $1) })
+        } catch let e as AllocatorError {
+            throw SkiffError(e.description)
+        }
+        guard (1...CPUIDPolicy.maxVCPUs).contains(sizing.vcpus) else {
+            throw SkiffError("--cpus \(sizing.vcpus): a VM has 1…\(CPUIDPolicy.maxVCPUs) vCPUs")
         }
         var disks: [VMDisk] = []
         for flag in req.disks {
@@ -62,14 +84,14 @@ extension Engine {
         }
         guard access("/dev/kvm", F_OK) == 0 else { throw SkiffError("this host has no /dev/kvm: VMs need KVM") }
         let vmSettings = VMSettings(
-            kernel: kernel, initrd: initrd, commandLine: req.commandLine, vcpus: req.vcpus,
-            memoryBytes: req.memoryBytes, disks: disks)
+            kernel: kernel, initrd: initrd, commandLine: req.commandLine, vcpus: sizing.vcpus,
+            memoryBytes: sizing.guestMemoryBytes, disks: disks)
         // A dry run of the devices and the loader into untouched (MAP_NORESERVE) memory: a file that
         // is no kernel, a kernel that does not fit, or a command line that the disks make too long is
         // refused before anything is recorded.
         let guestCommandLine: String
         do {
-            let scratch = try GuestMemory(size: req.memoryBytes)
+            let scratch = try GuestMemory(size: sizing.guestMemoryBytes)
             let devices = try VMMachine.devices(vmSettings, memory: scratch, interrupt: { _, _ in })
             guestCommandLine = devices.commandLine(appendingTo: req.commandLine)
             _ = try LinuxBoot.load(kernel: kernel, initrd: initrd, commandLine: guestCommandLine, into: scratch)
@@ -81,6 +103,8 @@ extension Engine {
         settings.autoRemove = req.autoRemove
         settings.interactive = req.interactive
         settings.vm = vmSettings
+        if sizing.share.cpuPPM > 0 { settings.cpuRatio = sizing.share.cpuRatio }
+        if sizing.share.memoryPPM > 0 { settings.memoryRatio = sizing.share.memoryRatio }
         var spec = Spec()
         // inspect shows the command line the guest gets, with the virtio-mmio devices.
         spec.process = Spec.Process(args: [kernel] + (guestCommandLine.isEmpty ? [] : [guestCommandLine]))
@@ -181,12 +205,25 @@ extension Engine {
         let cg: Cgroup
         let machine: VMMachine
         do {
+            // Admission before anything exists: a refused VM leaves nothing behind.
+            let allocatable = try admit(&r)
             do {
                 cg = try Cgroup.create(name: "skiff-" + r.id, parent: r.settings.cgroupParent)
             } catch {
                 throw SkiffError("cannot create the VM's cgroup: \(error)")
             }
             r.cgroupPaths = cg.directories.map(\.path)
+            // The VMM's cgroup gets the knobs a container with this share would: its whole host
+            // footprint (vCPU threads, guest RAM, the VMM itself) stays inside the share.
+            if let allocatable {
+                let resources = Knobs.apply(
+                    Self.share(of: r), allocatable: allocatable, to: r.spec.linux?.resources,
+                    sharesForWeight: cpuShares(forWeight:))
+                var linux = r.spec.linux ?? Spec.Linux()
+                linux.resources = resources
+                r.spec.linux = linux
+                try applyResources(resources, to: cg, name: r.name)
+            }
             try store().update(r)
             // The VMM joins before it maps guest memory or starts a thread, so limits cover both.
             for dir in cg.directories { try Self.writeCgroupFile(dir.file("cgroup.procs"), "0") }
@@ -245,6 +282,7 @@ extension Engine {
         } else if let cg = try? Cgroup(paths: r.cgroupPaths) {
             try? cg.remove(timeout: .zero)
         }
+        releaseReservation(r.id)
         try? Files.removeTree(runDir(r.id))
         if r.settings.autoRemove {
             removeFiles(r)

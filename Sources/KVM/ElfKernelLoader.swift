@@ -18,6 +18,16 @@ public enum ElfKernelLoader {
     static let headerSize = 64
     static let programHeaderSize = 56
     static let ptLoad: UInt32 = 1
+    static let ptNote: UInt32 = 4
+
+    /// Skiff's all-vCPU entry note: an ELF note (owner `"Skiff"`, type 1, no descriptor) in a
+    /// PT_NOTE segment asks the VMM to start every vCPU at `e_entry` in 64-bit mode (rdi = the
+    /// vCPU's index, rsi = the zero page, the same stack), instead of only the boot vCPU with the
+    /// others waiting for INIT/SIPI. It is for freestanding SMP guests without a real-mode AP
+    /// trampoline (kvm_pvm cannot run real mode), like the test guests; Linux never carries it.
+    /// Note layout: ELF-64 Object File Format, "Note Sections" (namesz, descsz, type, name, desc,
+    /// each 4-byte aligned).
+    public static let allVCPUsNote = (owner: "Skiff", type: UInt32(1))
 
     /// Whether `bytes` start with the ELF magic.
     public static func isELF(_ bytes: [UInt8]) -> Bool { bytes.count >= 4 && Array(bytes[0..<4]) == magic }
@@ -89,6 +99,10 @@ public enum ElfKernelLoader {
             segments.append(s)
         }
         guard !segments.isEmpty else { throw fail(.noLoadableSegment) }
+        let startsAllVCPUs = (0..<Int(phnum)).contains { i in
+            let p = Int(phoff) + i * programHeaderSize
+            return b.u32(p) == ptNote && Self.hasAllVCPUsNote(bytes, offset: b.u64(p + 8), size: b.u64(p + 32))
+        }
 
         let physicalEntry: UInt64
         if segments.contains(where: { entry >= $0.paddr && entry - $0.paddr < $0.memsz }) {
@@ -111,6 +125,27 @@ public enum ElfKernelLoader {
         let high = segments.reduce(0) { max($0, $1.paddr + $1.memsz) }
         return LoadedKernel(
             path: path, format: .elf, loadAddress: low, end: high, entry: physicalEntry, reservedEnd: high,
-            setupHeader: nil)
+            setupHeader: nil, startsAllVCPUs: startsAllVCPUs)
+    }
+
+    /// Whether the notes in `bytes[offset ..< offset + size]` include `allVCPUsNote`. Malformed
+    /// notes end the scan (no note, no error: the note only adds behaviour).
+    public static func hasAllVCPUsNote(_ bytes: [UInt8], offset: UInt64, size: UInt64) -> Bool {
+        let b = LoaderBytes(bytes)
+        let (end, overflow) = offset.addingReportingOverflow(size)
+        guard !overflow, end <= UInt64(bytes.count) else { return false }
+        var p = offset
+        func align4(_ v: UInt64) -> UInt64 { (v + 3) & ~3 }
+        while p + 12 <= end {
+            let namesz = UInt64(b.u32(Int(p)))
+            let descsz = UInt64(b.u32(Int(p + 4)))
+            let type = b.u32(Int(p + 8))
+            let name = p + 12
+            guard namesz < 256, descsz < 1 << 20, name + align4(namesz) + align4(descsz) <= end else { return false }
+            let owner = String(decoding: bytes[Int(name)..<Int(name + namesz)].prefix { $0 != 0 }, as: UTF8.self)
+            if owner == allVCPUsNote.owner && type == allVCPUsNote.type { return true }
+            p = name + align4(namesz) + align4(descsz)
+        }
+        return false
     }
 }

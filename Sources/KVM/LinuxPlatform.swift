@@ -19,7 +19,8 @@ public enum LinuxPlatform {
     /// Creates vCPUs `0..<count` on `vm` (which needs its in-kernel irqchip): for each, CPUID from
     /// `CPUIDPolicy` (APIC id = index), `BootMSRs`, and `LocalAPIC.configureLINT`; vCPU 0 then starts
     /// in 64-bit mode at `boot`'s entry (`LongMode.setUp` with `boot.identityMapGigabytes`). The others
-    /// stay in KVM's wait-for-SIPI state until the guest starts them with INIT/SIPI.
+    /// stay in KVM's wait-for-SIPI state until the guest starts them with INIT/SIPI — unless the ELF
+    /// carries `ElfKernelLoader.allVCPUsNote`: then every vCPU starts at the entry, rdi = its index.
     ///
     /// `userAccessible` and `rflags` go to `LongMode.setUp`: Skiff's own VMM makes the identity map
     /// user-accessible with IOPL 3 so CPL 3 test guests can use it; Linux replaces both at once.
@@ -35,10 +36,17 @@ public enum LinuxPlatform {
             try vcpu.setCPUID(try policy.entries(forVCPU: i, supported: supported))
             try BootMSRs.apply(to: vcpu)
             try LocalAPIC.configureLINT(vcpu)
-            if i == 0 {
+            if i == 0 || boot.kernel.startsAllVCPUs {
                 try LongMode.setUp(
                     vcpu, entry: boot.kernel.entry, gigabytes: boot.identityMapGigabytes,
                     userAccessible: userAccessible, rflags: rflags)
+            }
+            if i > 0 && boot.kernel.startsAllVCPUs {
+                var regs = try vcpu.registers()
+                regs.rdi = UInt64(i)
+                try vcpu.setRegisters(regs)
+                // With the in-kernel LAPIC an AP waits for SIPI (KVM_MP_STATE_UNINITIALIZED); make it run.
+                try vcpu.setMPState(0)
             }
             return vcpu
         }

@@ -25,11 +25,15 @@ public struct LoadedKernel: Equatable, Sendable {
     public let reservedEnd: UInt64
     /// The bzImage's setup header; nil for ELF.
     public let setupHeader: SetupHeader?
+    /// The ELF file carries Skiff's all-vCPU entry note (`ElfKernelLoader.allVCPUsNote`): every vCPU
+    /// starts at `entry` in 64-bit mode, not only the boot vCPU. Always false for a bzImage.
+    public let startsAllVCPUs: Bool
 
     public init(
         path: String, format: Format, loadAddress: UInt64, end: UInt64, entry: UInt64, reservedEnd: UInt64,
-        setupHeader: SetupHeader?
+        setupHeader: SetupHeader?, startsAllVCPUs: Bool = false
     ) {
+        self.startsAllVCPUs = startsAllVCPUs
         self.path = path
         self.format = format
         self.loadAddress = loadAddress

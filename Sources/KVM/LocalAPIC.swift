@@ -88,4 +88,12 @@ extension VCPU {
         try kvmCheck(ckvm_ioctl(fd, CKVM_GET_MP_STATE, &state), "ioctl KVM_GET_MP_STATE", "vCPU \(id)")
         return state.mp_state
     }
+
+    /// `KVM_SET_MP_STATE` (api.rst §4.39): e.g. `KVM_MP_STATE_RUNNABLE` (0) to start an AP without
+    /// INIT/SIPI.
+    public func setMPState(_ value: UInt32) throws {
+        var state = kvm_mp_state()
+        state.mp_state = value
+        try kvmCheck(ckvm_ioctl(fd, CKVM_SET_MP_STATE, &state), "ioctl KVM_SET_MP_STATE", "vCPU \(id)")
+    }
 }

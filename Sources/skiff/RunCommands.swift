@@ -105,6 +105,7 @@ struct Run: ParsableCommand {
         if let memory = options.limits.memory {
             req.memoryBytes = UInt64(try ResourceFlags.bytes(memory, flag: "--memory", minimum: 1 << 20))
         }
+        (req.cpuRatio, req.memoryRatio) = try options.limits.flags.ratios(vm: true)
         req.name = options.name
         req.autoRemove = autoRemove
         req.disks = disk
@@ -119,6 +120,7 @@ struct Run: ParsableCommand {
                 guard vm else { throw SkiffError("--kernel and --disk need --vm") }
                 let engine = global.engine()
                 let record = try engine.createVM(try vmRequest())
+                engine.removeOnRefusal = true
                 if detach {
                     try engine.startDetached(record)
                     print(record.id)

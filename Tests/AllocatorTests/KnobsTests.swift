@@ -36,7 +36,7 @@ struct KnobsTests {
     func vmFromRatio() throws {
         let s = try VMSizing.size(
             cpuRatio: 0.75, memoryRatio: 0.01, vcpus: nil, memoryBytes: nil, defaultVCPUs: 1,
-            defaultMemoryBytes: 128 << 20, allocatable: host, overhead: overhead)
+            defaultMemoryBytes: 128 << 20, usableCPUs: 2, allocatable: host, overhead: overhead)
         #expect(s.vcpus == 2)  // ceil(0.75 × 1.9) = ceil(1.425)
         let share = UInt64(Knobs.memoryLimit(ratio: 0.01, allocatable: host))
         #expect(s.guestMemoryBytes + s.overheadBytes <= share)
@@ -45,7 +45,7 @@ struct KnobsTests {
         #expect(s.share == Share(cpu: 0.75, memory: 0.01))
         let small = try VMSizing.size(
             cpuRatio: 0.1, memoryRatio: nil, vcpus: nil, memoryBytes: nil, defaultVCPUs: 1,
-            defaultMemoryBytes: 128 << 20, allocatable: host, overhead: overhead)
+            defaultMemoryBytes: 128 << 20, usableCPUs: 2, allocatable: host, overhead: overhead)
         #expect(small.vcpus == 1)
         #expect(small.share.memoryPPM == 0)
     }
@@ -54,19 +54,19 @@ struct KnobsTests {
     func vmExplicit() throws {
         let s = try VMSizing.size(
             cpuRatio: nil, memoryRatio: nil, vcpus: 1, memoryBytes: 256 << 20, defaultVCPUs: 1,
-            defaultMemoryBytes: 128 << 20, allocatable: host, overhead: overhead)
-        #expect(s.share.cpuPPM == Share.ppm(1 / 1.9))
+            defaultMemoryBytes: 128 << 20, usableCPUs: 2, allocatable: host, overhead: overhead)
+        #expect(s.share.cpuPPM == Share.ppm(0.5))
         let expected = Double((256 << 20) + s.overheadBytes) / Double(22 << 30)
         #expect(s.share.memoryPPM == Share.ppm(expected))
         #expect(throws: AllocatorError.self) {
             try VMSizing.size(
-                cpuRatio: nil, memoryRatio: nil, vcpus: 2, memoryBytes: nil, defaultVCPUs: 1,
-                defaultMemoryBytes: 128 << 20, allocatable: host, overhead: overhead)
+                cpuRatio: nil, memoryRatio: nil, vcpus: 3, memoryBytes: nil, defaultVCPUs: 1,
+                defaultMemoryBytes: 128 << 20, usableCPUs: 2, allocatable: host, overhead: overhead)
         }
         do {
             _ = try VMSizing.size(
                 cpuRatio: nil, memoryRatio: 0.0001, vcpus: nil, memoryBytes: nil, defaultVCPUs: 1,
-                defaultMemoryBytes: 128 << 20, allocatable: host, overhead: overhead)
+                defaultMemoryBytes: 128 << 20, usableCPUs: 2, allocatable: host, overhead: overhead)
             Issue.record("a share too small for the overhead must be refused")
         } catch {
             #expect("\(error)".contains("16 MiB"))

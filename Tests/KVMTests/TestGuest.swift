@@ -52,8 +52,9 @@ enum TestGuest {
         }
     }
 
-    /// Assembles `guests/<name>.S` with `defines` (`-D` macros) and returns the flat image bytes.
-    static func build(_ name: String, defines: [String: String] = [:]) throws -> [UInt8] {
+    /// Assembles `guests/<name>.S` with `defines` (`-D` macros) and returns the flat image bytes,
+    /// or with `elf` the linked ELF file's bytes.
+    static func build(_ name: String, defines: [String: String] = [:], elf wantELF: Bool = false) throws -> [UInt8] {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("skiff-kvm-guest-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -68,7 +69,8 @@ enum TestGuest {
             [
                 "ld", "-nostdlib", "--build-id=none", "-Ttext=0x\(String(GuestLayout.kernelAddress, radix: 16))",
                 object, "-o", elf,
-            ])
+            ] + (wantELF ? ["-N"] : []))  // -N: no page-aligned headers below 1 MiB
+        if wantELF { return [UInt8](try Data(contentsOf: URL(fileURLWithPath: elf))) }
         try runTool(["objcopy", "-O", "binary", elf, bin])
         return [UInt8](try Data(contentsOf: URL(fileURLWithPath: bin)))
     }

@@ -40,6 +40,7 @@ static const unsigned long CKVM_GET_MSRS = KVM_GET_MSRS;
 static const unsigned long CKVM_GET_LAPIC = KVM_GET_LAPIC;
 static const unsigned long CKVM_SET_LAPIC = KVM_SET_LAPIC;
 static const unsigned long CKVM_GET_MP_STATE = KVM_GET_MP_STATE;
+static const unsigned long CKVM_SET_MP_STATE = KVM_SET_MP_STATE;
 
 /// KVM_MAX_CPUID_ENTRIES since Linux 5.9 (arch/x86/include/asm/kvm_host.h); a smaller `nent`
 /// makes KVM_GET_SUPPORTED_CPUID fail with E2BIG.

@@ -130,24 +130,6 @@ puts:
     jmp puts
 10: ret
 
-/* putdec: %rax in decimal. Clobbers %rax, %rcx, %rdx, %r8. */
-putdec:
-    movq $10, %r8
-    xorl %ecx, %ecx
-11: xorl %edx, %edx
-    divq %r8
-    addb $'0', %dl
-    pushq %rdx
-    incl %ecx
-    testq %rax, %rax
-    jnz 11b
-12: popq %rax
-    pushq %rcx
-    call putc
-    popq %rcx
-    loop 12b
-    ret
-
 s_cpus:    .asciz "acpi cpus "
 s_ioapics: .asciz " ioapics "
 s_error:   .asciz "acpi error "

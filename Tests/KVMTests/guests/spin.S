@@ -18,20 +18,8 @@ user_main:
     call putc
     loop 4b
 
-    /* Decimal digits of %rbx, least significant first, onto the stack. */
     movq %rbx, %rax
-    movq $10, %r8
-    xorl %ecx, %ecx
-5:  xorl %edx, %edx
-    divq %r8
-    addb $'0', %dl
-    pushq %rdx
-    incl %ecx
-    testq %rax, %rax
-    jnz 5b
-6:  popq %rax
-    call putc
-    loop 6b
+    call putdec
 
     movb $'\n', %al
     call putc
@@ -40,3 +28,12 @@ user_main:
 prefix:
     .ascii "count="
 prefix_end:
+
+#ifdef ALL_VCPUS
+/* Skiff's all-vCPU entry note (ElfKernelLoader.allVCPUsNote): every vCPU runs this guest. */
+    .section .note.skiff, "a", @note
+    .balign 4
+    .long 6, 0, 1
+    .asciz "Skiff"
+    .balign 4
+#endif
