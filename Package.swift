@@ -20,6 +20,8 @@ let package = Package(
         .target(name: "CArchive", linkerSettings: [.linkedLibrary("dl")]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
         .target(name: "OCI", dependencies: ["CCrypto"]),
         // <linux/kvm.h> for the VM monitor.
         .target(name: "CKVM"),
@@ -37,7 +39,7 @@ let package = Package(
         .target(
             name: "Containers",
             dependencies: [
-                "OCI", "LinuxSys", "Store", "Cgroups", "Images", "CSkiff", "KVM", "Allocator",
+                "OCI", "LinuxSys", "Store", "Cgroups", "Images", "CSkiff", "KVM", "Allocator", "CSeccomp", "CCap",
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(

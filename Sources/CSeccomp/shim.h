@@ -1,0 +1,2 @@
+/* libseccomp (Debian's libseccomp-dev): seccomp filters built and loaded through the library. */
+#include <seccomp.h>
