@@ -44,6 +44,15 @@ public struct InspectDocument: Codable, Sendable {
     public var LogPath: String
     public var Bundle: String
     public var CgroupPaths: [String]
+    /// The share of the host the workload asked for (ratios of the allocatable total; absent:
+    /// best-effort), as `--cpu-ratio`/`--memory-ratio` or a VM's explicit size gave it.
+    public struct AllocationInfo: Codable, Sendable {
+        public var CPURatio: Double?
+        public var MemoryRatio: Double?
+    }
+    public var Allocation: AllocationInfo
+    /// A VM's boot settings: vCPUs, guest RAM (bytes), kernel, initrd, command line, disks; nil for a container.
+    public var VM: VMSettings?
     /// The OCI runtime spec (`config.json`).
     public var Spec: OCI.Spec
     /// The runtime-spec state (`runtime.md#state`).
@@ -77,7 +86,9 @@ extension Engine {
             Id: r.id, Name: r.name, Created: Clock.rfc3339(r.created), Image: r.image, ImageID: r.imageID,
             Path: args.first ?? "", Args: Array(args.dropFirst()), State: state, Mounts: mounts,
             ExposedPorts: r.settings.exposedPorts, Network: r.settings.network, Kind: r.kind.rawValue, LogPath: logPath(r.id),
-            Bundle: containerDir(r.id), CgroupPaths: r.cgroupPaths, Spec: r.spec,
+            Bundle: containerDir(r.id), CgroupPaths: r.cgroupPaths,
+            Allocation: .init(CPURatio: r.settings.cpuRatio, MemoryRatio: r.settings.memoryRatio), VM: r.settings.vm,
+            Spec: r.spec,
             OCIState: OCI.State(id: r.id, status: ociStatus, pid: r.pid, bundle: containerDir(r.id)))
     }
 }
