@@ -19,7 +19,8 @@ let package = Package(
         // libarchive, dlopen()ed on first use (headers from libarchive-dev; see Sources/CArchive).
         .target(name: "CArchive", linkerSettings: [.linkedLibrary("dl")]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
-        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        // libcrypto's SHA-256, dlopen()ed on first use (headers from libssl-dev; see Sources/CCrypto).
+        .target(name: "CCrypto", linkerSettings: [.linkedLibrary("dl")]),
         .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
         .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
         .target(name: "OCI", dependencies: ["CCrypto"]),
@@ -49,7 +50,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .testTarget(name: "OCITests", dependencies: ["OCI"]),
+        .testTarget(name: "OCITests", dependencies: ["OCI", "LinuxSys"]),
         // guests/ holds assembly sources the tests build with gcc at run time.
         .testTarget(name: "KVMTests", dependencies: ["KVM", "CKVM", "LinuxSys"], exclude: ["guests"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),

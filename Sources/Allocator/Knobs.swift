@@ -76,8 +76,9 @@ public struct VMSizing: Sendable, Equatable {
     /// - Parameters:
     ///   - cpuRatio, memoryRatio: the asked ratios (nil: from `vcpus` / `memoryBytes`, or none).
     ///   - vcpus, memoryBytes: explicit `--cpus` / `--memory` (guest RAM), nil when not given;
-    ///     n vCPUs occupy n / `usableCPUs` of the host, guest RAM plus overhead its share of the
-    ///     allocatable memory.
+    ///     n vCPUs occupy n / allocatable CPUs (at most the whole share; n above `usableCPUs` is
+    ///     refused), guest RAM plus overhead its share of the allocatable memory — also for the
+    ///     default RAM size: a VM's memory is never best-effort.
     ///   - overhead: the VMM overhead for a given guest RAM and vCPU count, bytes (`VMMOverhead`).
     /// - Throws: `AllocatorError.tooLarge` when the explicit size exceeds the allocatable host,
     ///   or the memory share cannot hold the VMM's overhead plus 16 MiB of guest RAM.
@@ -93,14 +94,13 @@ public struct VMSizing: Sendable, Equatable {
             if let cpuRatio {
                 share.cpuPPM = Share.ppm(cpuRatio)
             } else {
-                // n of the host's usable CPUs: a VM with every CPU holds the whole allocatable share.
-                let ratio = Double(n) / max(usableCPUs, 1)
-                guard ratio <= 1 else {
+                // n vCPUs want n CPUs of the allocatable total; more than it has is the whole share.
+                guard Double(n) <= usableCPUs else {
                     throw .tooLarge(
                         "a VM with \(n) vCPUs would hold more than the host's \(Int(usableCPUs)) usable CPUs; use at most \(Int(usableCPUs)) --cpus, or give --cpu-ratio to run them in a smaller share"
                     )
                 }
-                share.cpuPPM = Share.ppm(ratio)
+                share.cpuPPM = Share.ppm(min(1, Double(n) / max(allocatable.cpus, 1e-9)))
             }
         } else if let cpuRatio {
             vcpus = max(1, Int((cpuRatio * allocatable.cpus - 1e-9).rounded(.up)))
@@ -139,8 +139,10 @@ public struct VMSizing: Sendable, Equatable {
             }
             share.memoryPPM = Share.ppm(memoryRatio)
         } else {
+            // A VM's RAM is never best-effort: the default size is reserved like an explicit one.
             guest = defaultMemoryBytes
             ovh = overhead(guest, vcpus)
+            share.memoryPPM = Share.ppm(min(1, Double(guest + ovh) / max(Double(allocatable.memoryBytes), 1)))
         }
         return VMSizing(vcpus: vcpus, guestMemoryBytes: guest, share: share, overheadBytes: ovh)
     }

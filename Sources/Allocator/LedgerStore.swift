@@ -94,6 +94,36 @@ public struct LedgerStore {
         }
     }
 
+    // MARK: host capacity
+
+    /// The host capacity every ratio in this state root is a ratio of. What one process sees
+    /// depends on its own cpuset, affinity and memory cgroup, so the first admission's view is
+    /// stored and used by every command while any reservation is held; with none held, `detected`
+    /// replaces it (a host that changed is picked up at the next idle moment).
+    public func capacity(detected: HostCapacity, isAlive: Liveness = LedgerStore.processLiveness) throws -> HostCapacity
+    {
+        try db.transaction {
+            if try pruned(isAlive).isEmpty {
+                for (key, value) in [
+                    ("capacity.cpus", String(detected.cpus)), ("capacity.memory", String(detected.memoryBytes)),
+                ] {
+                    try db.query(
+                        "INSERT INTO allocator_settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                        [.text(key), .text(value)])
+                }
+                return detected
+            }
+            var cpus: Double?
+            var memory: UInt64?
+            for row in try db.query("SELECT key, value FROM allocator_settings WHERE key LIKE 'capacity.%'") {
+                if row["key"]?.string == "capacity.cpus" { cpus = row["value"]?.string.flatMap(Double.init) }
+                if row["key"]?.string == "capacity.memory" { memory = row["value"]?.string.flatMap { UInt64($0) } }
+            }
+            guard let cpus, let memory else { return detected }
+            return HostCapacity(cpus: cpus, memoryBytes: memory)
+        }
+    }
+
     // MARK: host reserve
 
     /// The reserve set by `skiff reserve`, or nil for the default.

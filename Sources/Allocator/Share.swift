@@ -34,7 +34,10 @@ public struct Share: Codable, Sendable, Equatable, Hashable {
     /// Checks a ratio given on the command line: a number with 0 < R ≤ 1 (at least 0.000001).
     /// - Throws: `AllocatorError.invalidRatio` naming the flag and value.
     public static func parseRatio(_ text: String, flag: String) throws(AllocatorError) -> Double {
-        guard let r = Double(text), r.isFinite, r > 0, r <= 1 else {
+        let decimal =
+            !text.isEmpty && text.allSatisfy { $0.isASCII && ($0.isNumber || $0 == ".") }
+            && text.filter { $0 == "." }.count <= 1
+        guard decimal, let r = Double(text), r.isFinite, r > 0, r <= 1 else {
             throw .invalidRatio(flag: flag, value: text)
         }
         // The ledger counts millionths; a smaller ratio would reserve more than was asked.
@@ -62,6 +65,8 @@ public enum AllocatorError: Error, CustomStringConvertible, Equatable {
         freeAmount: String, totalAmount: String)
     /// A request that can never fit (e.g. a VM with more vCPUs than the host can allocate).
     case tooLarge(String)
+    /// A share too small to run in (a memory limit below what a container or VM needs).
+    case tooSmall(String)
     /// A reserve larger than the host.
     case invalidReserve(String)
 
@@ -74,9 +79,10 @@ public enum AllocatorError: Error, CustomStringConvertible, Equatable {
             let flag = resource == .cpu ? "--cpu-ratio" : "--memory-ratio"
             return
                 "cannot admit \(workload): \(resource.rawValue) ratio \(fmt(asked)) (\(askedAmount)) exceeds the free "
-                + "\(fmt(free)) (\(freeAmount) of \(totalAmount) allocatable); lower \(flag) or stop or remove a "
-                + "workload (`skiff top` shows what each holds)"
-        case .tooLarge(let message), .invalidReserve(let message):
+                + "\(fmt(free)) (\(freeAmount) of \(totalAmount) allocatable); ask for less (\(flag) or --ratio; "
+                + "`skiff update \(flag)` for an existing workload) or stop or remove a workload (`skiff top` shows "
+                + "what each holds)"
+        case .tooLarge(let message), .tooSmall(let message), .invalidReserve(let message):
             return message
         }
     }

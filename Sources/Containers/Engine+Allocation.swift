@@ -24,8 +24,8 @@ extension Engine {
 
     /// Capacity, reserve, allocatable total and live reservations.
     public func hostAllocation() throws -> HostAllocation {
-        let capacity = HostCapacity.detect()
         let ledger = try self.ledger()
+        let capacity = try ledger.capacity(detected: HostCapacity.detect())
         let reserve = try ledger.reserve(for: capacity)
         return HostAllocation(
             capacity: capacity, reserve: reserve, allocatable: Allocatable(capacity: capacity, reserve: reserve),
@@ -46,9 +46,12 @@ extension Engine {
     func admit(_ r: inout ContainerRecord) throws -> Allocatable? {
         let share = Self.share(of: r)
         guard !share.isEmpty else { return nil }
-        let capacity = HostCapacity.detect()
         let ledger = try self.ledger()
+        let capacity = try ledger.capacity(detected: HostCapacity.detect())
         let allocatable = Allocatable(capacity: capacity, reserve: try ledger.reserve(for: capacity))
+        if r.kind == .container, share.memoryPPM > 0 {
+            try Self.checkContainerMemory(share, allocatable)
+        }
         let me = getpid()
         let reservation = Reservation(
             id: r.id, name: r.name, kind: r.kind.rawValue, share: share, holderPID: me,
@@ -62,6 +65,32 @@ extension Engine {
             r.spec.linux = linux
         }
         return allocatable
+    }
+
+    /// The smallest memory limit a container may get, bytes (Docker's `--memory` minimum).
+    static let minimumContainerMemory: Int64 = 6 << 20
+
+    /// Refuses a container memory share below `minimumContainerMemory`.
+    static func checkContainerMemory(_ share: Share, _ allocatable: Allocatable) throws {
+        let limit = Knobs.memoryLimit(ratio: share.memoryRatio, allocatable: allocatable)
+        guard limit >= minimumContainerMemory else {
+            throw AllocatorError.tooSmall(
+                "memory ratio \(share.memoryRatio) gives \(ByteCount.binary(UInt64(limit))), below the 6 MiB a container needs; give a larger --memory-ratio"
+            )
+        }
+    }
+
+    /// A VM's RAM is fixed at boot: its memory share may not fall below guest RAM plus the parts of
+    /// the VMM's overhead that grow with the VM (`VMMOverhead.estimate` without the baseline).
+    static func checkVMMemory(_ r: ContainerRecord, _ share: Share, _ allocatable: Allocatable) throws {
+        guard let vm = r.settings.vm, share.memoryPPM > 0 else { return }
+        let limit = UInt64(Knobs.memoryLimit(ratio: share.memoryRatio, allocatable: allocatable))
+        let needed = vm.memoryBytes + VMMOverhead.estimate(baseline: 0, guestBytes: vm.memoryBytes, vcpus: vm.vcpus)
+        guard limit >= needed else {
+            throw AllocatorError.tooSmall(
+                "memory ratio \(share.memoryRatio) gives VM \(r.name) \(ByteCount.binary(limit)), less than its \(ByteCount.binary(vm.memoryBytes)) of guest RAM plus the VMM (\(ByteCount.binary(needed)) at least); a VM's RAM is fixed at boot, so its share can only shrink to that"
+            )
+        }
     }
 
     /// Releases the workload's reservation (no-op without one). Never throws: a release that
@@ -85,9 +114,11 @@ extension Engine {
             let pid = holder?.holderPID ?? r.monitorPID ?? getpid()
             let start = holder?.holderStartTime ?? r.monitorStartTime
             let share = Self.share(of: updated)
-            let capacity = HostCapacity.detect()
             let ledger = try self.ledger()
+            let capacity = try ledger.capacity(detected: HostCapacity.detect())
             let allocatable = Allocatable(capacity: capacity, reserve: try ledger.reserve(for: capacity))
+            if r.kind == .vm { try Self.checkVMMemory(r, share, allocatable) }
+            if r.kind == .container, share.memoryPPM > 0 { try Self.checkContainerMemory(share, allocatable) }
             try ledger.admit(
                 Reservation(
                     id: r.id, name: r.name, kind: r.kind.rawValue, share: share, holderPID: pid, holderStartTime: start,

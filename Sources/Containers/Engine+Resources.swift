@@ -65,6 +65,9 @@ extension Engine {
         if (flags.cpus != nil || flags.cpuShares != nil || flags.cpuWeight != nil) && r.settings.cpuRatio != nil {
             throw SkiffError("container \(r.name) has a --cpu-ratio; change its CPU with skiff update --cpu-ratio, not --cpus/--cpu-shares/--cpu-weight")
         }
+        if flags.memorySwap != nil && r.settings.memoryRatio != nil {
+            throw SkiffError("container \(r.name) has a --memory-ratio; swap limits need an absolute --memory (skiff update --memory M --memory-swap S)")
+        }
         if flags.memory != nil && r.settings.memoryRatio != nil {
             throw SkiffError("container \(r.name) has a --memory-ratio; change its memory with skiff update --memory-ratio, not --memory")
         }

@@ -250,6 +250,8 @@ extension Engine {
                 rec.error = nil
             }) ?? r
         ready()
+        // Start-up code (CLI, database, JSON, loaders) is not needed while the guest runs.
+        ResidentCode.dropCleanFileMappings()
         let outcome = machine.run(input: input)
         finishVM(r, outcome)
         return outcome

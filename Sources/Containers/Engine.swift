@@ -187,7 +187,9 @@ public final class Engine {
     func reconcile(_ r: ContainerRecord) throws -> ContainerRecord? {
         guard r.status == .running || r.status == .paused else { return r }
         if let m = r.monitorPID, Processes.isAlive(m, startTime: r.monitorStartTime) { return r }
-        // The monitor is dead; its PID 1 had PR_SET_PDEATHSIG(SIGKILL), but make sure.
+        // The monitor is dead; its PID 1 had PR_SET_PDEATHSIG(SIGKILL), but make sure. A VMM (or a
+        // monitor) the OOM killer took shows in its cgroup's OOM-kill count: Docker's OOMKilled.
+        let oomKilled = ((try? Cgroup(paths: r.cgroupPaths))?.oomKillCount() ?? 0) > 0
         killAndRemoveCgroup(r)
         releaseReservation(r.id)
         try? Files.removeTree(runDir(r.id))
@@ -201,9 +203,13 @@ public final class Engine {
             guard rec.status == .running || rec.status == .paused else { return }
             rec.status = .exited
             if rec.exitCode == nil { rec.exitCode = 137 }
+            if oomKilled { rec.oomKilled = true }
             rec.finishedAt = Clock.now()
             rec.pid = nil
-            rec.error = "the container's monitor process exited unexpectedly; the workload was killed"
+            rec.error =
+                oomKilled
+                ? "the \(rec.kind == .vm ? "VM's monitor (its VMM)" : "container's monitor") was killed by the OOM killer of its memory cgroup"
+                : "the \(rec.kind == .vm ? "VM's monitor (its VMM)" : "container's monitor") process exited unexpectedly; the workload was killed"
             rec.cgroupPaths = []
         }
         return updated ?? r

@@ -65,6 +65,9 @@ public struct ResourceFlags: Sendable, Equatable {
         if cpu != nil, let other = [("--cpus", cpus), ("--cpu-shares", cpuShares), ("--cpu-weight", cpuWeight)].first(where: { $0.1 != nil }) {
             throw SkiffError("\(cpuFlag) and \(other.0) both set the CPU limit and weight: give one")
         }
+        if memory != nil && memorySwap != nil {
+            throw SkiffError("\(memoryFlag) and --memory-swap: swap limits need an absolute --memory; give --memory and --memory-swap instead")
+        }
         if memory != nil && self.memory != nil {
             throw SkiffError("\(memoryFlag) and --memory both set memory.max: give one")
         }

@@ -31,28 +31,22 @@ public struct Digest: Hashable, Codable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Incremental SHA-256 (OpenSSL libcrypto EVP), for verifying blobs while they stream.
+/// Incremental SHA-256 (OpenSSL libcrypto EVP, loaded on first use), for verifying blobs while they stream.
 public final class SHA256Hasher {
-    private let ctx: OpaquePointer
+    private let ctx: UnsafeMutableRawPointer
 
-    public init() {
-        // EVP_MD_CTX_new only fails on allocation failure.
-        guard let c = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new: out of memory") }
-        ctx = c
-        EVP_DigestInit_ex(ctx, EVP_sha256(), nil)
-    }
-    deinit { EVP_MD_CTX_free(ctx) }
+    public init() { ctx = sk_sha256_new() }
+    deinit { sk_sha256_free(ctx) }
 
     public func update(_ bytes: UnsafeRawBufferPointer) {
-        if bytes.count > 0 { EVP_DigestUpdate(ctx, bytes.baseAddress, bytes.count) }
+        if bytes.count > 0 { sk_sha256_update(ctx, bytes.baseAddress, bytes.count) }
     }
     public func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
 
     /// Finishes and returns the digest.
     public func finalize() -> Digest {
         var out = [UInt8](repeating: 0, count: 32)
-        var len: UInt32 = 0
-        EVP_DigestFinal_ex(ctx, &out, &len)
+        sk_sha256_final(ctx, &out)
         return Digest(hex: Digest.hexString(out))
     }
 

@@ -93,7 +93,7 @@ struct Reserve: ParsableCommand {
         try execute {
             let engine = global.engine()
             let ledger = try engine.ledger()
-            let capacity = HostCapacity.detect()
+            let capacity = try ledger.capacity(detected: HostCapacity.detect())
             if reset {
                 guard cpus == nil && memory == nil else { throw SkiffError("--default takes no --cpus or --memory") }
                 try ledger.setReserve(nil, capacity: capacity)

@@ -1,3 +1,4 @@
+import Allocator
 import ArgumentParser
 import Containers
 import LinuxSys
@@ -242,15 +243,19 @@ func requireTerminal(tty: Bool, interactive: Bool) throws {
 /// `stop`, `kill`, `start`, `rm`; fails (exit 1) at the end if any failed.
 func forEach(_ names: [String], _ body: (String) throws -> Void) throws {
     var failed = false
+    var refused = false
     for name in names {
         do { try body(name) } catch let e as ExitCode {
             throw e
         } catch {
-            printError((error as? SkiffError)?.message ?? (error as? StartError)?.message ?? "\(error)")
+            let message = (error as? SkiffError)?.message ?? (error as? StartError)?.message ?? "\(error)"
+            printError(message)
             failed = true
+            // The allocator's refusals exit 125 as `run`'s do (a detached start reports its text).
+            if error is AllocatorError || message.hasPrefix("cannot admit ") { refused = true }
         }
     }
-    if failed { throw ExitCode(1) }
+    if failed { throw ExitCode(refused ? 125 : 1) }
 }
 
 /// `skiff VERB NAME...`: runs `action` for each container, printing its name as docker does, and

@@ -47,7 +47,7 @@ struct KnobsTests {
             cpuRatio: 0.1, memoryRatio: nil, vcpus: nil, memoryBytes: nil, defaultVCPUs: 1,
             defaultMemoryBytes: 128 << 20, usableCPUs: 2, allocatable: host, overhead: overhead)
         #expect(small.vcpus == 1)
-        #expect(small.share.memoryPPM == 0)
+        #expect(small.share.memoryPPM == Share.ppm(Double((128 << 20) + small.overheadBytes) / Double(22 << 30)))
     }
 
     @Test("explicit --cpus/--memory become the ratio they occupy; too large is refused with numbers")
@@ -55,7 +55,11 @@ struct KnobsTests {
         let s = try VMSizing.size(
             cpuRatio: nil, memoryRatio: nil, vcpus: 1, memoryBytes: 256 << 20, defaultVCPUs: 1,
             defaultMemoryBytes: 128 << 20, usableCPUs: 2, allocatable: host, overhead: overhead)
-        #expect(s.share.cpuPPM == Share.ppm(0.5))
+        #expect(s.share.cpuPPM == Share.ppm(1 / 1.9))
+        let whole = try VMSizing.size(
+            cpuRatio: nil, memoryRatio: nil, vcpus: 2, memoryBytes: nil, defaultVCPUs: 1,
+            defaultMemoryBytes: 128 << 20, usableCPUs: 2, allocatable: host, overhead: overhead)
+        #expect(whole.share.cpuPPM == Share.whole, "2 vCPUs on 1.9 allocatable CPUs hold all of it")
         let expected = Double((256 << 20) + s.overheadBytes) / Double(22 << 30)
         #expect(s.share.memoryPPM == Share.ppm(expected))
         #expect(throws: AllocatorError.self) {

@@ -111,7 +111,7 @@ struct LedgerPropertyTests {
 struct RatioTests {
     @Test(
         "0 < R ≤ 1 is accepted; anything else names the flag",
-        arguments: ["0", "-0.1", "1.01", "nan", "inf", "abc", "", "0.0000001"])
+        arguments: ["0", "-0.1", "1.01", "nan", "inf", "abc", "", "0.0000001", "0x0.1", "1e-1", " 0.5"])
     func invalid(text: String) {
         #expect(throws: AllocatorError.invalidRatio(flag: "--ratio", value: text)) {
             try Share.parseRatio(text, flag: "--ratio")

@@ -71,6 +71,22 @@ struct LedgerStoreTests {
         #expect(try store.all().isEmpty)
     }
 
+    @Test("while reservations are held every command sees the capacity of the first admission")
+    func capacitySnapshot() throws {
+        let (store, dir) = try tempStore()
+        defer { try? Files.removeTree(dir) }
+        var alive = false
+        let liveness: LedgerStore.Liveness = { _, _ in alive }
+        let first = HostCapacity(cpus: 2, memoryBytes: 8 << 30)
+        let narrower = HostCapacity(cpus: 1, memoryBytes: 4 << 30)
+        #expect(try store.capacity(detected: first, isAlive: liveness) == first)
+        alive = true
+        try store.admit(reservation("a", 0.5, 0.5), allocatable: host, isAlive: liveness)
+        #expect(try store.capacity(detected: narrower, isAlive: liveness) == first)
+        alive = false
+        #expect(try store.capacity(detected: narrower, isAlive: liveness) == narrower)
+    }
+
     @Test("the host reserve is stored, validated, and refused while workloads hold shares")
     func reserve() throws {
         let (store, dir) = try tempStore()

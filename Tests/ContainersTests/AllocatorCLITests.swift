@@ -135,6 +135,14 @@ struct AllocatorCLITests {
         #expect(number(alloc["AllocatedCPUs"]) == 0)
         let again = await root.run("run", "--rm", "--ratio", "0.6", "busybox", "true")
         #expect(again.code == 0, "\(again)")
+        // A created container whose start does not fit is refused with 125 and kept.
+        let later = uniqueName("later")
+        #expect(await root.run("create", "--name", later, "--ratio", "0.6", "busybox", "sleep", "300").code == 0)
+        let holder = await root.run("run", "-d", "--name", uniqueName("holder"), "--ratio", "0.5", "busybox", "sleep", "300")
+        #expect(holder.code == 0, "\(holder)")
+        let start = await root.run("start", later)
+        #expect(start.code == 125 && start.stderr.contains("cannot admit container \(later)"), "\(start)")
+        #expect(try await facts(later, root: root.path).status == "created")
         await root.removeAll()
     }
 
@@ -158,7 +166,7 @@ struct AllocatorCLITests {
         #expect(up.code == 0, "\(up)")
         #expect(quota() == Int((0.4 * cpus * 100_000).rounded()))
         let tooBig = await root.run("update", "--cpu-ratio", "0.6", name)
-        #expect(tooBig.code == 1 && tooBig.stderr.contains("exceeds the free 0.5"), "\(tooBig)")
+        #expect(tooBig.code == 125 && tooBig.stderr.contains("exceeds the free 0.5"), "\(tooBig)")
         #expect(quota() == Int((0.4 * cpus * 100_000).rounded()))
         let conflict = await root.run("update", "--cpus", "1", name)
         #expect(conflict.code == 1 && conflict.stderr.contains("--cpu-ratio"), "\(conflict)")
