@@ -1,5 +1,8 @@
 /// What `skiff run` / `skiff create` asks for: Docker's flags, before they meet the image config.
 public struct CreateRequest: Sendable {
+    /// The container ID to use (64 hex digits); nil draws one. `runNew` sets it to start the first
+    /// process before the record exists (`EarlyInit`).
+    public var id: String?
     /// Image reference (`busybox`, `name:tag`, ID prefix); nil with `rootfs`.
     public var image: String?
     /// `--rootfs DIR`: an unpacked root filesystem instead of an image.

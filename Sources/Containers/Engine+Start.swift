@@ -14,27 +14,26 @@ extension Engine {
     /// Returns the workload's exit code (Docker's: status, 128+N for signal N).
     /// - Throws: `StartError` (with 125/126/127) when it could not start; the container is left
     ///   `created` with the error recorded (or removed with `--rm`).
-    public func runForeground(_ record: ContainerRecord) throws -> Int32 {
+    public func runForeground(_ record: ContainerRecord, early: EarlyInit? = nil) throws -> Int32 {
         Trace.mark("created")
         var r = record
-        let stdinFD: Int32 = r.settings.interactive ? 0 : open("/dev/null", O_RDONLY | O_CLOEXEC)
         let sigfd = try Monitor.signalFD()
         // A container that outlives its run keeps a log, as with -d; with --rm the workload
         // writes straight to our stdout/stderr (nothing to relay on the hot path).
         let writer = r.settings.autoRemove ? nil : try LogWriter(path: logPath(r.id))
-        var out: [Int32] = [-1, -1]
-        var err: [Int32] = [-1, -1]
+        var out: [Int32] = [early?.outRead ?? -1, -1]
+        var err: [Int32] = [early?.errRead ?? -1, -1]
         let launched: Launched
         do {
-            let plan = try prepare(&r)
-            var stdio: [Int32] = [stdinFD, 1, 2]
-            if writer != nil && !plan.tty {
+            let plan = try prepare(&r, early: early)
+            var stdio: [Int32] = early?.stdio ?? [r.settings.interactive ? 0 : open("/dev/null", O_RDONLY | O_CLOEXEC), 1, 2]
+            if early == nil && writer != nil && !plan.tty {
                 try check(pipe2(&out, O_CLOEXEC), "pipe2", "stdout")
                 try check(pipe2(&err, O_CLOEXEC), "pipe2", "stderr")
-                stdio = [stdinFD, out[1], err[1]]
+                stdio = [stdio[0], out[1], err[1]]
             }
             Trace.mark("prepared")
-            launched = try Launcher.launch(plan, stdio: stdio)
+            launched = try Launcher.launch(plan, stdio: stdio, early: early)
             Trace.mark("launched")
             if out[1] >= 0 {
                 close(out[1])
@@ -42,6 +41,7 @@ extension Engine {
             }
         } catch {
             failStart(r, error)
+            early?.abort()
             throw error
         }
         try markRunning(&r, launched)
@@ -55,6 +55,27 @@ extension Engine {
         Trace.mark("exited")
         defer { Trace.mark("finished") }
         return finish(r, waitStatus: status)
+    }
+
+    /// `skiff run` in the foreground from a request: the container's first process is started
+    /// (`EarlyInit`) before the image is resolved and the record written, so its start-up overlaps
+    /// them; then as `runForeground`. A refused admission removes the container it created.
+    /// - Throws: what `create` and `runForeground` throw; nothing is left behind then.
+    public func runNew(_ request: CreateRequest) throws -> Int32 {
+        var req = request
+        let id = Random.hex(bytes: 32)
+        req.id = id
+        let early = EarlyInit.start(
+            id: id, cgroupParent: req.cgroupParent, tty: req.tty, interactive: req.interactive, logged: !req.autoRemove)
+        let record: ContainerRecord
+        do {
+            record = try create(req)
+        } catch {
+            early?.abort()
+            throw error
+        }
+        removeOnRefusal = true
+        return try runForeground(record, early: early)
     }
 
     /// Starts a container or VM detached: forks a monitor (in its own session) that owns the
@@ -143,7 +164,7 @@ extension Engine {
     }
 
     /// Everything before `fork()`: runtime directory, generated /etc files, cgroup, and the plan.
-    func prepare(_ r: inout ContainerRecord) throws -> LaunchPlan {
+    func prepare(_ r: inout ContainerRecord, early: EarlyInit? = nil) throws -> LaunchPlan {
         // Admission first: a refused workload leaves nothing (no directory, cgroup or process).
         try admit(&r)
         let run = runDir(r.id)
@@ -163,10 +184,14 @@ extension Engine {
 
         Trace.mark("prepare: etc files")
         let cg: Cgroup
-        do {
-            cg = try Cgroup.create(name: "skiff-" + r.id, parent: r.settings.cgroupParent)
-        } catch {
-            throw SkiffError("cannot create the container's cgroup: \(error)")
+        if let early {
+            cg = early.cgroup
+        } else {
+            do {
+                cg = try Cgroup.create(name: "skiff-" + r.id, parent: r.settings.cgroupParent)
+            } catch {
+                throw SkiffError("cannot create the container's cgroup: \(error)")
+            }
         }
         Trace.mark("prepare: cgroup created")
         r.cgroupPaths = cg.directories.map(\.path)
@@ -183,7 +208,7 @@ extension Engine {
         if let v2 = cg.unified, getenv("SKIFF_SPAWN").map({ String(cString: $0) }) == "1" {
             v2DirFD = open(v2.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         }
-        let join = v2DirFD >= 0 ? CgroupJoin() : try CgroupJoin.open(cg)
+        let join = v2DirFD >= 0 || early != nil ? CgroupJoin() : try CgroupJoin.open(cg)
 
         // CLONE_NEWCGROUP comes later, once the child is in its cgroup (see ContainerInit).
         var flags = SK_CLONE_NEWNS | SK_CLONE_NEWUTS | SK_CLONE_NEWIPC
@@ -205,7 +230,10 @@ extension Engine {
             cwd: process.cwd, user: spec.annotations?["io.skiff.user"], tty: r.settings.tty,
             consoleSize: consoleSize, useInit: r.settings.initProcess,
             noNewPrivileges: process.noNewPrivileges ?? false, cgroupProcs: join.procs, cgroupSelfTasks: join.selfTasks)
-        if v2DirFD >= 0 {
+        if early != nil {
+            plan.spawned = true
+            plan.v1TasksPaths = cg.directories.filter { $0.version == .v1 }.map { $0.file("tasks") }
+        } else if v2DirFD >= 0 {
             plan.spawned = true
             plan.cgroupDirFD = v2DirFD
             plan.v1TasksPaths = cg.directories.filter { $0.version == .v1 }.map { $0.file("tasks") }

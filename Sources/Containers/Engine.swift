@@ -65,7 +65,7 @@ public final class Engine {
     /// - Throws: `SkiffError` for bad flags, unknown images or a taken name; on any error nothing
     ///   is left behind.
     public func create(_ req: CreateRequest) throws -> ContainerRecord {
-        let id = Random.hex(bytes: 32)
+        let id = req.id ?? Random.hex(bytes: 32)
         var settings = RunSettings()
         settings.autoRemove = req.autoRemove
         settings.tty = req.tty

@@ -33,7 +33,8 @@ enum Launcher {
     /// - Parameter stdio: descriptors for the child's 0, 1, 2 (ignored with a tty).
     /// - Throws: `StartError` with Docker's exit code when setup or exec fails; the child has
     ///   been reaped by then, and its namespaces (and mounts) are gone with it.
-    static func launch(_ plan: LaunchPlan, stdio: [Int32]) throws -> Launched {
+    static func launch(_ plan: LaunchPlan, stdio: [Int32], early: EarlyInit? = nil) throws -> Launched {
+        if let early { return try complete(early.take(), plan: plan) }
         if plan.spawned { return try spawn(plan, stdio: stdio) }
         try Processes.requireSingleThreaded("container start")
         var sync: [Int32] = [-1, -1]
@@ -123,50 +124,84 @@ enum Launcher {
     /// forked child does.
     static func spawn(_ plan: LaunchPlan, stdio: [Int32]) throws -> Launched {
         defer { close(plan.cgroupDirFD) }
+        let pending = try spawnInit(cgroupDirFD: plan.cgroupDirFD, stdio: stdio, tty: plan.tty)
+        return try complete(pending, plan: plan)
+    }
+
+    /// A `skiff __skiff-init` started and waiting for its plan on descriptor 3.
+    struct PendingInit {
+        var pid: Int32
+        /// Write end of the plan pipe.
+        var planFD: Int32
+        /// Read end of the report pipe.
+        var syncFD: Int32
+        /// Our end of the pty hand-off socket, or -1.
+        var socketFD: Int32
+
+        /// Kills and reaps the process and closes our ends (a start that failed before the plan).
+        func abort() {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            _ = retryEINTR { waitpid(pid, &status, 0) }
+            for fd in [planFD, syncFD, socketFD] where fd >= 0 { close(fd) }
+        }
+    }
+
+    /// The first half of `spawn`: the process exists, in its cgroup and PID namespace, and its
+    /// start-up (exec, the Swift runtime) runs while the caller prepares the plan.
+    /// - Throws: `SysError` when clone3 fails (a kernel before 5.7, or no cgroup v2 directory).
+    static func spawnInit(cgroupDirFD: Int32, stdio: [Int32], tty: Bool) throws -> PendingInit {
         var sync: [Int32] = [-1, -1]
         try check(pipe2(&sync, O_CLOEXEC), "pipe2", "sync pipe")
         var planPipe: [Int32] = [-1, -1]
         try check(pipe2(&planPipe, O_CLOEXEC), "pipe2", "plan pipe")
         var sock: [Int32] = [-1, -1]
-        if plan.tty {
+        if tty {
             try check(
                 socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sock), "socketpair",
                 "pty handoff")
         }
-        let fds: [Int32] = [stdio[0], stdio[1], stdio[2], planPipe[0], sync[1], plan.tty ? sock[1] : -1]
+        let fds: [Int32] = [stdio[0], stdio[1], stdio[2], planPipe[0], sync[1], tty ? sock[1] : -1]
         var env: [String] = []
         if let epoch = Trace.epoch { env.append("SKIFF_TRACE=\(epoch)") }
         let pid = withCStrings(["skiff", SpawnedInit.argument]) { argv in
             withCStrings(env) { envp in
                 fds.withUnsafeBufferPointer { f in
                     sk_spawn_in_cgroup(
-                        UInt64(SK_CLONE_NEWPID), plan.cgroupDirFD, "/proc/self/exe", argv, envp, f.baseAddress, Int32(f.count))
+                        UInt64(SK_CLONE_NEWPID), cgroupDirFD, "/proc/self/exe", argv, envp, f.baseAddress, Int32(f.count))
                 }
             }
         }
         let spawnErrno = errno
         close(sync[1])
         close(planPipe[0])
-        if plan.tty { close(sock[1]) }
+        if tty { close(sock[1]) }
         guard pid > 0 else {
             close(sync[0])
             close(planPipe[1])
-            if plan.tty { close(sock[0]) }
+            if tty { close(sock[0]) }
             throw SysError(
                 "clone3", "CLONE_INTO_CGROUP|CLONE_NEWPID", errno: spawnErrno,
                 hint: "Linux 5.7 or newer is needed; without SKIFF_SPAWN=1 skiff forks and migrates instead")
         }
+        return PendingInit(pid: pid, planFD: planPipe[1], syncFD: sync[0], socketFD: tty ? sock[0] : -1)
+    }
+
+    /// The second half: sends `plan` and waits until the process has exec'd the workload.
+    /// - Throws: `StartError` with Docker's exit code; the process has been reaped then.
+    static func complete(_ pending: PendingInit, plan: LaunchPlan) throws -> Launched {
+        let pid = pending.pid
         let bytes = (try? OCIJSON.encode(plan)) ?? []
-        try? Files.write(fd: planPipe[1], bytes, path: "plan pipe")
-        close(planPipe[1])
+        try? Files.write(fd: pending.planFD, bytes, path: "plan pipe")
+        close(pending.planFD)
         var master: Int32? = nil
-        if plan.tty {
-            let fd = sk_recv_fd(sock[0])
-            close(sock[0])
+        if pending.socketFD >= 0 {
+            let fd = sk_recv_fd(pending.socketFD)
+            close(pending.socketFD)
             if fd >= 0 { master = fd }
         }
-        let report = (try? Files.read(fd: sync[0], path: "sync pipe")) ?? []
-        close(sync[0])
+        let report = (try? Files.read(fd: pending.syncFD, path: "sync pipe")) ?? []
+        close(pending.syncFD)
         var status: Int32 = 0
         if !report.isEmpty {
             _ = retryEINTR { waitpid(pid, &status, 0) }

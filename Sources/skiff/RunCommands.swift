@@ -135,15 +135,12 @@ struct Run: ParsableCommand {
         try execute {
             try requireTerminal(tty: options.tty, interactive: options.interactive)
             let engine = global.engine()
-            let record = try engine.create(try options.request(imageAndCommand: imageAndCommand, autoRemove: autoRemove))
+            let request = try options.request(imageAndCommand: imageAndCommand, autoRemove: autoRemove)
+            if !detach { throw ExitCode(try engine.runNew(request)) }
+            let record = try engine.create(request)
             engine.removeOnRefusal = true
-            if detach {
-                try engine.startDetached(record)
-                print(record.id)
-            } else {
-                let code = try engine.runForeground(record)
-                throw ExitCode(code)
-            }
+            try engine.startDetached(record)
+            print(record.id)
         }
     }
 }

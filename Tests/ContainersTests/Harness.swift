@@ -57,7 +57,9 @@ enum Harness {
     }
 
     /// The state root every test shares (tests use unique container names).
-    static let stateRoot = "/tmp/skiff-tests-root"
+    /// The shared state root of the end-to-end tests (`SKIFF_TEST_ROOT` overrides it, so that two test
+    /// runs on one host do not remove each other's containers at set-up).
+    static let stateRoot = ProcessInfo.processInfo.environment["SKIFF_TEST_ROOT"] ?? "/tmp/skiff-tests-root"
 
     /// Loads busybox into the shared root once per test process (Swift's lazy statics are
     /// initialised exactly once, thread-safely).
