@@ -226,7 +226,15 @@ extension Engine {
             }
             try store().update(r)
             // The VMM joins before it maps guest memory or starts a thread, so limits cover both.
-            for dir in cg.directories { try Self.writeCgroupFile(dir.file("cgroup.procs"), "0") }
+            // v1: "0" to `tasks` moves only this thread, the process's only one before the vCPUs
+            // start, without the global migration lock's RCU grace period (see CgroupJoin); v2
+            // refuses thread moves between domain cgroups, so there the process moves.
+            try Processes.requireSingleThreaded("VMM cgroup join")
+            Trace.mark("vmm: cgroup created")
+            for dir in cg.directories {
+                try Self.writeCgroupFile(dir.file(dir.version == .v1 ? "tasks" : "cgroup.procs"), "0")
+            }
+            Trace.mark("vmm: joined")
             machine = try VMMachine(settings: settings, output: output)
         } catch {
             leaveCgroup(r)

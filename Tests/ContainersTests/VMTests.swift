@@ -32,11 +32,16 @@ enum VMGuest {
 
     static var available: Bool { unavailableReason == nil }
 
-    /// One directory for the built guests, emptied at the first use in each test run (so runs do
-    /// not pile up copies).
+    /// One directory per test process for the built guests; at the first use the directories of
+    /// test processes that are gone are removed (so runs do not pile up copies, and two runs at once
+    /// do not delete each other's guests).
     static let directory: String = {
-        let d = "/tmp/skiff-tests-vm-guests"
-        try? FileManager.default.removeItem(atPath: d)
+        let base = "/tmp/skiff-tests-vm-guests"
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? [] {
+            if let pid = Int32(entry), pid != getpid(), processAlive(pid) { continue }
+            try? FileManager.default.removeItem(atPath: base + "/" + entry)
+        }
+        let d = base + "/\(getpid())"
         try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         return d
     }()
