@@ -110,7 +110,7 @@ struct VMTests {
     @Test func spinningVMRunsUntilRmForce() async throws {
         let kernel = try await VMGuest.spinForever()
         let name = uniqueName("vm-spin")
-        let run = await skiff("run", "-d", "--name", name, "--vm", "--kernel", kernel, "--cpus", "2", "--memory", "64m")
+        let run = await skiff("run", "-d", "--name", name, "--vm", "--kernel", kernel, "--cpus", "2", "--memory", "64m", "--cpu-ratio", "0.1")
         #expect(run.code == 0, "\(run)")
         let f = try await facts(name)
         #expect(f.status == "running")
