@@ -124,13 +124,10 @@ enum ContainerInit {
         try check(sk_unshare(SK_CLONE_NEWCGROUP), "unshare", "CLONE_NEWCGROUP")
         Trace.mark("child released")
 
-        var groups = user.additionalGids.map { gid_t($0) }
-        try check(setgroups(groups.count, &groups), "setgroups", "\(user.additionalGids)")
-        try check(setgid(user.gid), "setgid", "\(user.gid)")
-        try check(setuid(user.uid), "setuid", "\(user.uid)")
-        if plan.noNewPrivileges {
-            try check(sk_set_no_new_privs(), "prctl", "PR_SET_NO_NEW_PRIVS")
-        }
+        // The user, the capability sets and no_new_privs (and seccomp when no_new_privs is off).
+        let security =
+            plan.security ?? ProcessSecurity(capabilities: nil, noNewPrivileges: plan.noNewPrivileges, seccomp: nil)
+        try security.apply(uid: user.uid, gid: user.gid, groups: user.additionalGids)
         // Credential changes clear the parent-death signal; set it again for the workload.
         _ = sk_set_pdeathsig(SIGKILL)
         _ = sk_close_range_cloexec(3)
@@ -138,6 +135,8 @@ enum ContainerInit {
 
         let path = env.last(where: { $0.hasPrefix("PATH=") }).map { String($0.dropFirst(5)) }
         let file = plan.args[0]
+        // The seccomp filter last, just before execve (runc's order with no_new_privs).
+        try security.loadLateSeccomp()
         withCStrings(plan.args) { argv in
             withCStrings(env) { envp in
                 if plan.useInit {

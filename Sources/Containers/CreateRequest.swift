@@ -34,6 +34,13 @@ public struct CreateRequest: Sendable {
     public var cgroupParent: String?
     /// `--memory`, `--cpus`, `--pids-limit`, … (become `linux.resources`).
     public var resources = ResourceFlags()
+    /// `--cap-add`, `--cap-drop`: capability names (with or without `CAP_`, any case) or `ALL`.
+    public var capAdd: [String] = []
+    public var capDrop: [String] = []
+    /// `--privileged`: every capability, no seccomp filter, no masked or read-only kernel paths.
+    public var privileged = false
+    /// `--security-opt`: `no-new-privileges[=true|false]`, `seccomp=PROFILE.json|unconfined`.
+    public var securityOpts: [String] = []
 
     public init() {}
 }

@@ -39,6 +39,8 @@ extension Engine {
         let cwd = req.workdir ?? process?.cwd ?? "/"
         guard cwd.hasPrefix("/") else { throw SkiffError("the working directory \"\(cwd)\" must be an absolute path") }
         let user = req.user ?? r.spec.annotations?["io.skiff.user"]
+        // The container's capability sets, no_new_privs and seccomp filter apply to exec'd processes too.
+        let security = try ProcessSecurity.from(r.spec)
 
         // Everything host-side is opened before entering the container.
         let cg = try? Cgroup(paths: r.cgroupPaths)
@@ -72,7 +74,7 @@ extension Engine {
             close(sync[0])
             execChild(
                 req.command, env: env, cwd: cwd, user: user, join: join, tty: slave, stdin: stdinFD, sync: sync[1],
-                noNewPrivileges: process?.noNewPrivileges ?? false)
+                security: security)
         }
         close(sync[1])
         join.close()
@@ -92,7 +94,7 @@ extension Engine {
     /// The exec'd process, already in the container's namespaces. Never returns.
     private func execChild(
         _ args: [String], env: [String], cwd: String, user: String?, join: CgroupJoin, tty: Int32, stdin: Int32, sync: Int32,
-        noNewPrivileges: Bool
+        security: ProcessSecurity
     ) -> Never {
         func fail(_ e: Error) -> Never {
             let errno_ = (e as? SysError)?.errno ?? 0
@@ -115,13 +117,10 @@ extension Engine {
             var env = env
             if !env.contains(where: { $0.hasPrefix("HOME=") }) { env.append("HOME=" + u.home) }
             try check(chdir(cwd), "chdir", "working directory \(cwd)", hint: "the directory must exist in the container")
-            var groups = u.additionalGids.map { gid_t($0) }
-            try check(setgroups(groups.count, &groups), "setgroups", "\(u.additionalGids)")
-            try check(setgid(u.gid), "setgid", "\(u.gid)")
-            try check(setuid(u.uid), "setuid", "\(u.uid)")
-            if noNewPrivileges { try check(sk_set_no_new_privs(), "prctl", "PR_SET_NO_NEW_PRIVS") }
+            try security.apply(uid: u.uid, gid: u.gid, groups: u.additionalGids)
             _ = sk_close_range_cloexec(3)
             _ = sk_reset_signals()
+            try security.loadLateSeccomp()
             let path = env.last(where: { $0.hasPrefix("PATH=") }).map { String($0.dropFirst(5)) }
             withCStrings(args) { argv in
                 withCStrings(env) { envp in

@@ -37,6 +37,8 @@ struct LaunchPlan: Codable {
     var readonlyPaths: [String] = []
     /// `process.noNewPrivileges`: PR_SET_NO_NEW_PRIVS before execve.
     var noNewPrivileges: Bool
+    /// Capability sets, no_new_privs and the compiled seccomp filter (see `ProcessSecurity`).
+    var security: ProcessSecurity?
     /// Open `cgroup.procs` files (O_WRONLY) of the workload cgroup, one per hierarchy; the
     /// monitor writes the child's PID to them while the child sets up its root.
     var cgroupProcs: [Int32]

@@ -64,6 +64,7 @@ enum SpecBuilder {
         if req.network == "none" { ns.append(Spec.Namespace(type: "network")) }
         linux.namespaces = ns
         spec.linux = linux
+        try SecurityOptions.apply(req, to: &spec)
         var annotations: [String: String] = [:]
         if let user = req.user ?? config.User, !user.isEmpty { annotations["io.skiff.user"] = user }
         spec.annotations = annotations.isEmpty ? nil : annotations

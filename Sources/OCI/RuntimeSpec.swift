@@ -25,6 +25,7 @@ public struct Spec: Codable, Sendable {
         public var env: [String]?
         public var cwd: String
         public var noNewPrivileges: Bool?
+        public var capabilities: Capabilities?
         public var rlimits: [RLimit]?
 
         public init(user: User = User(), args: [String], env: [String]? = nil, cwd: String = "/") {
@@ -93,6 +94,7 @@ public struct Spec: Codable, Sendable {
         public var maskedPaths: [String]?
         public var readonlyPaths: [String]?
         public var sysctl: [String: String]?
+        public var seccomp: Seccomp?
         public init() {}
     }
 

@@ -27,6 +27,15 @@ struct ContainerOptions: ParsableArguments {
     @Flag(name: .long, help: "Run a minimal init as PID 1 that forwards signals and reaps zombies.") var `init` = false
     @Option(name: .customLong("cgroup-parent"), help: "Parent cgroup for the container.") var cgroupParent: String?
     @Option(name: .long, help: "Use an unpacked root filesystem directory instead of an image.") var rootfs: String?
+    @Option(name: .customLong("cap-add"), help: "Add a Linux capability (NET_ADMIN, CAP_SYS_PTRACE, … or ALL).")
+    var capAdd: [String] = []
+    @Option(name: .customLong("cap-drop"), help: "Drop a Linux capability (or ALL).") var capDrop: [String] = []
+    @Flag(name: .long, help: "Give the container every capability, no seccomp filter and unmasked /proc and /sys.")
+    var privileged = false
+    @Option(
+        name: .customLong("security-opt"),
+        help: "Security option: no-new-privileges[=true|false], seccomp=PROFILE.json, seccomp=unconfined.")
+    var securityOpt: [String] = []
     @OptionGroup(title: "Resource limits") var limits: ResourceOptions
 
     func request(imageAndCommand: [String], autoRemove: Bool) throws -> CreateRequest {
@@ -55,6 +64,10 @@ struct ContainerOptions: ParsableArguments {
         req.autoRemove = autoRemove
         req.cgroupParent = cgroupParent
         req.resources = limits.flags
+        req.capAdd = capAdd
+        req.capDrop = capDrop
+        req.privileged = privileged
+        req.securityOpts = securityOpt
         return req
     }
 }

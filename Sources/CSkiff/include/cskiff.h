@@ -128,3 +128,12 @@ int sk_set_cmdline(const char *title);
    every catchable signal to the child, reaps every zombie, and returns the child's wait status once
    the child exits. `errfd` is closed in PID 1 after the fork. Never returns on fork failure: -1. */
 int sk_init_run(const char *file, char *const argv[], char *const envp[], const char *path, int errfd);
+
+/* Installs a classic-BPF seccomp filter of `count` instructions (struct sock_filter, native endian)
+   for the calling thread: prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER) when `flags` is 0, else
+   seccomp(SECCOMP_SET_MODE_FILTER, flags) (SECCOMP_FILTER_FLAG_LOG 2, _SPEC_ALLOW 4). Needs
+   no_new_privs or CAP_SYS_ADMIN. Returns 0, or -1 with errno. */
+int sk_seccomp_set_filter(const void *insns, unsigned int count, unsigned int flags);
+
+/* prctl(PR_SET_KEEPCAPS, on): keep the permitted capabilities across setuid() away from root. */
+int sk_set_keepcaps(int on);
