@@ -3,7 +3,9 @@
 
 usage: mkbundle.py BUNDLE_DIR {plain|limits|hardened}
 
-plain     matches what `skiff run --rm busybox /bin/true` sets up today: pid, mount, uts, ipc,
+plain     matches `skiff run --rm --security-opt seccomp=unconfined --cap-add ALL busybox /bin/true`
+          (plain `skiff run` before issue 6; Skiff's default now adds Docker's caps and seccomp
+          profile, which scripts/bench-security compares with crun running the same): pid, mount, uts, ipc,
           network and cgroup namespaces; /proc, /dev (tmpfs), /dev/pts, /dev/shm, /dev/mqueue,
           /sys (ro); /etc/hostname, /etc/hosts, /etc/resolv.conf bind-mounted from files next to
           the rootfs; every capability kept; no seccomp; Docker's masked/read-only paths; no rlimits;

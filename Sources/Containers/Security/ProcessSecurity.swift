@@ -22,6 +22,8 @@ struct ProcessSecurity: Codable {
     static func from(_ spec: Spec) throws -> ProcessSecurity {
         let caps = spec.process?.capabilities
         if let caps { try Capabilities.validate(caps) }
+        // Read /proc/sys/kernel/cap_last_cap now, not in the child.
+        _ = Capabilities.lastCap
         let program = try spec.linux?.seccomp.map { try SeccompFilter.compile($0) }
         return ProcessSecurity(
             capabilities: caps, noNewPrivileges: spec.process?.noNewPrivileges ?? false, seccomp: program)
