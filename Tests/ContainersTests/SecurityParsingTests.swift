@@ -171,6 +171,21 @@ struct SeccompProfileTests {
     }
 }
 
+struct SeccompProgramCodingTests {
+    /// The plan carries the program to a spawned init as JSON: one hex string, read back byte for byte.
+    @Test func roundTripsThroughJSON() throws {
+        let s = DefaultSeccompProfile.profile.resolve(capabilities: Capabilities.dockerDefault)
+        let program = try SeccompFilter.compile(s)
+        let json = try OCIJSON.encode(program)
+        #expect(json.count < program.instructions.count * 2 + 64)
+        let back = try OCIJSON.decode(SeccompProgram.self, from: json, what: "program")
+        #expect(back == program)
+        #expect(throws: (any Error).self) {
+            try OCIJSON.decode(SeccompProgram.self, from: Array(#"{"flags": 0, "instructions": "0g"}"#.utf8), what: "p")
+        }
+    }
+}
+
 struct BPFAssemblerTests {
     @Test func forwardJumpsAreRelative() {
         var a = BPFAssembler()

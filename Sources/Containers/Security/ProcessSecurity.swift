@@ -16,14 +16,15 @@ struct ProcessSecurity: Codable {
     var noNewPrivileges: Bool
     /// `linux.seccomp`, compiled; nil means unconfined.
     var seccomp: SeccompProgram?
+    /// The kernel's highest capability number (`/proc/sys/kernel/cap_last_cap`), read by the
+    /// monitor so the child need not.
+    var lastCap = Capabilities.lastCap
 
     /// From a spec: validates the capability names and compiles the seccomp filter.
     /// - Throws: `SkiffError` naming an unknown capability or a seccomp rule libseccomp refused.
     static func from(_ spec: Spec) throws -> ProcessSecurity {
         let caps = spec.process?.capabilities
         if let caps { try Capabilities.validate(caps) }
-        // Read /proc/sys/kernel/cap_last_cap now, not in the child.
-        _ = Capabilities.lastCap
         let program = try spec.linux?.seccomp.map { try SeccompFilter.compile($0) }
         return ProcessSecurity(
             capabilities: caps, noNewPrivileges: spec.process?.noNewPrivileges ?? false, seccomp: program)
@@ -40,7 +41,7 @@ struct ProcessSecurity: Codable {
     func apply(uid: UInt32, gid: UInt32, groups: [UInt32]) throws {
         if let caps = capabilities {
             let bounding = Set((caps.bounding ?? []).compactMap(Capabilities.number))
-            for n in 0...Capabilities.lastCap where !bounding.contains(n) {
+            for n in 0...lastCap where !bounding.contains(n) {
                 if cap_drop_bound(cap_value_t(n)) != 0 && errno != EINVAL {
                     throw SysError(
                         "prctl PR_CAPBSET_DROP", Capabilities.all.indices.contains(n) ? Capabilities.all[n] : "\(n)")
@@ -56,7 +57,7 @@ struct ProcessSecurity: Codable {
         try check(setuid(uid), "setuid", "\(uid)")
         if let caps = capabilities {
             if keep { try check(sk_set_keepcaps(0), "prctl", "PR_SET_KEEPCAPS") }
-            try Self.setSets(caps)
+            try setSets(caps)
         }
         if noNewPrivileges { try check(sk_set_no_new_privs(), "prctl", "PR_SET_NO_NEW_PRIVS") }
     }
@@ -69,11 +70,11 @@ struct ProcessSecurity: Codable {
 
     /// capset(2) of effective, permitted and inheritable through libcap, then the ambient set
     /// (each ambient name must be permitted and inheritable, capabilities(7)).
-    private static func setSets(_ caps: Spec.Capabilities) throws {
+    private func setSets(_ caps: Spec.Capabilities) throws {
         guard let c = cap_init() else { throw SysError("cap_init", "capability state") }
         defer { cap_free(UnsafeMutableRawPointer(c)) }
         func numbers(_ names: [String]?) -> [cap_value_t] {
-            (names ?? []).compactMap(Capabilities.number).filter { $0 <= Capabilities.lastCap }.map { cap_value_t($0) }
+            (names ?? []).compactMap(Capabilities.number).filter { $0 <= lastCap }.map { cap_value_t($0) }
         }
         for (flag, names) in [
             (CAP_EFFECTIVE, caps.effective), (CAP_PERMITTED, caps.permitted), (CAP_INHERITABLE, caps.inheritable),

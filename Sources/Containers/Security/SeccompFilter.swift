@@ -13,8 +13,54 @@ struct SeccompProgram: Codable, Equatable {
     var instructions: [UInt8]
     var flags: UInt32
 
+    init(instructions: [UInt8], flags: UInt32) {
+        self.instructions = instructions
+        self.flags = flags
+    }
+
     /// Number of BPF instructions.
     var count: Int { instructions.count / 8 }
+
+    // The plan travels as JSON to a spawned init: the program as one hex string, not an array of
+    // thousands of numbers, so decoding it costs microseconds.
+    private enum CodingKeys: String, CodingKey { case instructions, flags }
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        flags = try c.decode(UInt32.self, forKey: .flags)
+        let hex = Array(try c.decode(String.self, forKey: .instructions).utf8)
+        func nibble(_ ch: UInt8) throws -> UInt8 {
+            switch ch {
+            case 0x30...0x39: return ch - 0x30
+            case 0x61...0x66: return ch - 0x61 + 10
+            default: throw DecodingError.dataCorruptedError(forKey: .instructions, in: c, debugDescription: "not hex")
+            }
+        }
+        guard hex.count % 2 == 0 else {
+            throw DecodingError.dataCorruptedError(forKey: .instructions, in: c, debugDescription: "odd hex length")
+        }
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(hex.count / 2)
+        var i = 0
+        while i < hex.count {
+            bytes.append(try nibble(hex[i]) << 4 | nibble(hex[i + 1]))
+            i += 2
+        }
+        instructions = bytes
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(flags, forKey: .flags)
+        let digits = Array("0123456789abcdef".utf8)
+        var hex = [UInt8]()
+        hex.reserveCapacity(instructions.count * 2)
+        for b in instructions {
+            hex.append(digits[Int(b >> 4)])
+            hex.append(digits[Int(b & 15)])
+        }
+        try c.encode(String(decoding: hex, as: UTF8.self), forKey: .instructions)
+    }
 
     /// Installs the filter on the calling thread. Needs no_new_privs or CAP_SYS_ADMIN.
     /// - Throws: `SysError` from seccomp(2) (EACCES without either; EINVAL for a bad program).
