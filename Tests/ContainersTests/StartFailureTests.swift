@@ -57,7 +57,7 @@ struct StartFailureTests {
     @Test func killedForegroundMonitor() async throws {
         let name = uniqueName("fgkill")
         async let fg = skiff("run", "--name", name, "busybox", "sleep", "1000")
-        let up = await eventually(10) { (try? await facts(name))?.status == "running" }
+        let up = await eventually(30) { (try? await facts(name))?.status == "running" }
         try #require(up)
         let f = try await facts(name)
         let monitor = try #require(MonitorCrashTests.ppid(of: f.pid))
