@@ -14,6 +14,18 @@ if CommandLine.arguments.count == 2 && CommandLine.arguments[1] == SpawnedInit.a
 signal(SIGPIPE, SIG_IGN)
 Trace.mark("main")
 
+// Commands that put a copy of skiff into a container run from a read-only image of the binary,
+// so /proc/PID/exe can never reach the host's file (CVE-2019-5736; see SelfExe).
+if let verb = GlobalOptions.hoistLeading(Array(CommandLine.arguments.dropFirst())).first,
+    ["run", "start", "exec"].contains(verb)
+{
+    do { try SelfExe.reexecProtected(CommandLine.arguments, scratch: "/run/skiff-exe") } catch {
+        printError("skiff: cannot protect its own binary before entering a container: \(error)")
+        exit(125)
+    }
+    Trace.mark("protected exe")
+}
+
 // Docker's convention: a usage error is the runtime's failure, exit 125.
 do {
     var command = try Skiff.parseAsRoot(GlobalOptions.hoistLeading(Array(CommandLine.arguments.dropFirst())))

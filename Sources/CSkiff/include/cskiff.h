@@ -12,6 +12,8 @@
 #include <termios.h>
 #include <sys/ioctl.h>
 
+#include "skharden.h"
+
 /* Namespace flags from <sched.h> (_GNU_SOURCE only). Values: linux/sched.h. */
 extern const int SK_CLONE_NEWNS;
 extern const int SK_CLONE_NEWUTS;
