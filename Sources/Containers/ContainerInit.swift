@@ -43,6 +43,11 @@ enum ContainerInit {
     private static func setup(_ plan: LaunchPlan, syncFD: Int32, ttySocket: Int32, stdio: [Int32]) throws {
         umask(0o022)
         _ = setsid()
+        // Not dumpable while a copy of skiff: nothing in the container may open /proc/PID/exe or
+        // /proc/PID/fd of this process (CVE-2019-5736); execve of the workload resets it.
+        _ = sk_set_dumpable(0)
+        // Through the host's /proc, before anything of the container's is mounted.
+        try ProcessLimits.setOOMScoreAdj(plan.oomScoreAdj)
         if plan.spawned {
             // Born in the v2 cgroup; into the v1 hierarchies by a self-move (see CgroupJoin).
             for path in plan.v1TasksPaths { try Files.writeExisting(path, "0") }
@@ -58,6 +63,8 @@ enum ContainerInit {
             close(plan.cgroupJoined)
         }
         try check(sk_unshare(plan.unshareFlags), "unshare", "namespaces")
+        // The kernel picks the IPC and network namespace's sysctl table from the writer.
+        try ProcessLimits.writeSysctls(plan.sysctls)
         // Our copy of the host's mounts: receive host mount events, never send ours back.
         try check(mount(nil, "/", nil, UInt(MS_REC | MS_SLAVE), nil), "mount", "/ (make rslave)")
         if plan.bringUpLoopback {
@@ -83,24 +90,21 @@ enum ContainerInit {
         try check(sk_pivot_root(".", "."), "pivot_root", plan.rootfsMountPoint)
         try check(umount2(".", Int32(MNT_DETACH)), "umount2", "old root")
         try check(chdir("/"), "chdir", "/")
-        try protectKernelPaths(plan)
+        let newRoot = try InRoot.open("/")
+        try protectKernelPaths(plan, root: newRoot)
         // Docker creates the working directory, even on a read-only root: before the remount.
-        if plan.cwd != "/" {
-            if mkdirP(plan.cwd) != 0 && errno != EEXIST {
-                throw SysError("mkdir", "working directory \(plan.cwd)", hint: "check -w/--workdir")
-            }
-        }
+        let cwdFD = try workingDirectory(plan.cwd, root: newRoot, create: true)
         if plan.readonlyRoot {
             try check(mount(nil, "/", nil, UInt(MS_BIND | MS_REMOUNT | MS_RDONLY), nil), "mount", "/ (read-only)")
         }
 
-        let passwd = (try? Files.readString("/etc/passwd")) ?? ""
-        let group = (try? Files.readString("/etc/group")) ?? ""
+        let (passwd, group) = userDatabase(newRoot)
+        close(newRoot.rootFD)
         let user = try ResolvedUser.resolve(plan.user, passwd: passwd, group: group)
         var env = plan.env
         if !env.contains(where: { $0.hasPrefix("HOME=") }) { env.append("HOME=" + user.home) }
 
-        try check(chdir(plan.cwd), "chdir", "working directory \(plan.cwd)", hint: "check -w/--workdir")
+        try enterWorkingDirectory(cwdFD, plan.cwd)
 
         if plan.tty {
             for target in Int32(0)...2 { try check(dup2(ttySlave, target), "dup2", "tty") }
@@ -123,6 +127,7 @@ enum ContainerInit {
         }
         try check(sk_unshare(SK_CLONE_NEWCGROUP), "unshare", "CLONE_NEWCGROUP")
         Trace.mark("child released")
+        try ProcessLimits.setRlimits(plan.rlimits)
 
         // The user, the capability sets and no_new_privs (and seccomp when no_new_privs is off).
         let security =
@@ -237,6 +242,7 @@ enum ContainerInit {
     /// `socket` (SCM_RIGHTS), binds the slave on `/dev/console`, and returns the slave.
     private static func openConsole(_ root: InRoot, plan: LaunchPlan, socket: Int32) throws -> Int32 {
         let master = try root.open("/dev/pts/ptmx", flags: O_RDWR | O_NOCTTY)
+        try requireCharDevice(master, major: 5, path: "/dev/pts/ptmx")
         try check(sk_unlockpt(master), "ioctl TIOCSPTLCK", "/dev/pts/ptmx")
         let slave = sk_ptmx_peer(master)
         try check(slave, "ioctl TIOCGPTPEER", "/dev/pts/ptmx")
@@ -248,51 +254,6 @@ enum ContainerInit {
         close(master)
         close(socket)
         return slave
-    }
-
-    /// Makes `readonlyPaths` read-only bind mounts of themselves and hides `maskedPaths` (runtime-spec
-    /// config-linux.md#masked-paths): a directory under an empty read-only tmpfs, a file under
-    /// /dev/null — after checking that /dev/null really is the null device (runc `verifyDevNull`,
-    /// CVE-2025-31133). Runs after `pivot_root`, so no path can lead out of the container; paths
-    /// the kernel does not have are skipped.
-    private static func protectKernelPaths(_ plan: LaunchPlan) throws {
-        for p in plan.readonlyPaths {
-            if mount(p, p, nil, UInt(MS_BIND | MS_REC), nil) != 0 {
-                if errno == ENOENT { continue }
-                throw SysError("mount", "bind \(p) (read-only path)")
-            }
-            try check(
-                mount(nil, p, nil, UInt(MS_BIND | MS_REMOUNT | MS_RDONLY | MS_REC | MS_NOSUID | MS_NODEV | MS_NOEXEC), nil),
-                "mount", "remount \(p) read-only")
-        }
-        guard !plan.maskedPaths.isEmpty else { return }
-        let null = open("/dev/null", O_PATH | O_CLOEXEC | O_NOFOLLOW)
-        try check(null, "open", "/dev/null")
-        defer { close(null) }
-        var st = stat()
-        try check(fstat(null, &st), "fstat", "/dev/null")
-        guard (st.st_mode & S_IFMT) == S_IFCHR, st.st_rdev == makedev(1, 3) else {
-            throw SkiffError("/dev/null in the container is not the null device (char 1:3); refusing to use it as a mask")
-        }
-        for p in plan.maskedPaths {
-            var pst = stat()
-            if lstat(p, &pst) != 0 { continue }
-            if (pst.st_mode & S_IFMT) == S_IFDIR {
-                try check(mount("tmpfs", p, "tmpfs", UInt(MS_RDONLY), "size=0k"), "mount", "tmpfs mask on \(p)")
-            } else {
-                try check(mount(procFD(null), p, nil, UInt(MS_BIND), nil), "mount", "/dev/null mask on \(p)")
-            }
-        }
-    }
-
-    /// `mkdir -p` relative to the current root (after pivot_root, so it cannot leave it).
-    private static func mkdirP(_ path: String) -> Int32 {
-        var built = ""
-        for comp in path.split(separator: "/") {
-            built += "/" + comp
-            if mkdir(built, 0o755) != 0 && errno != EEXIST { return -1 }
-        }
-        return 0
     }
 }
 

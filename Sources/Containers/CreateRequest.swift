@@ -32,6 +32,12 @@ public struct CreateRequest: Sendable {
     public var tty = false
     public var interactive = false
     public var cgroupParent: String?
+    /// `--ulimit NAME=SOFT[:HARD]` (become `process.rlimits`).
+    public var ulimits: [String] = []
+    /// `--oom-score-adj` (-1000…1000).
+    public var oomScoreAdj: Int?
+    /// `--sysctl KEY=VALUE`, namespaced keys only (become `linux.sysctl`).
+    public var sysctls: [String] = []
     /// `--memory`, `--cpus`, `--pids-limit`, … (become `linux.resources`).
     public var resources = ResourceFlags()
     /// `--cap-add`, `--cap-drop`: capability names (with or without `CAP_`, any case) or `ALL`.

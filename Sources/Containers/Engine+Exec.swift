@@ -74,7 +74,7 @@ extension Engine {
             close(sync[0])
             execChild(
                 req.command, env: env, cwd: cwd, user: user, join: join, tty: slave, stdin: stdinFD, sync: sync[1],
-                security: security)
+                security: security, process: process)
         }
         close(sync[1])
         join.close()
@@ -94,7 +94,7 @@ extension Engine {
     /// The exec'd process, already in the container's namespaces. Never returns.
     private func execChild(
         _ args: [String], env: [String], cwd: String, user: String?, join: CgroupJoin, tty: Int32, stdin: Int32, sync: Int32,
-        security: ProcessSecurity
+        security: ProcessSecurity, process: Spec.Process?
     ) -> Never {
         func fail(_ e: Error) -> Never {
             let errno_ = (e as? SysError)?.errno ?? 0
@@ -111,12 +111,19 @@ extension Engine {
             } else if stdin != 0 {
                 try check(dup2(stdin, 0), "dup2", "stdin")
             }
-            let passwd = (try? Files.readString("/etc/passwd")) ?? ""
-            let group = (try? Files.readString("/etc/group")) ?? ""
+            // setns(CLONE_NEWNS) made the container's root our root: resolve everything inside it,
+            // refusing magic links to host descriptors (CVE-2024-21626).
+            let root = try InRoot.open("/")
+            let (passwd, group) = ContainerInit.userDatabase(root)
             let u = try ResolvedUser.resolve(user, passwd: passwd, group: group)
             var env = env
             if !env.contains(where: { $0.hasPrefix("HOME=") }) { env.append("HOME=" + u.home) }
-            try check(chdir(cwd), "chdir", "working directory \(cwd)", hint: "the directory must exist in the container")
+            let cwdFD = try ContainerInit.workingDirectory(cwd, root: root, create: false)
+            try ContainerInit.enterWorkingDirectory(cwdFD, cwd)
+            try setOOMScoreAdjInside(process?.oomScoreAdj, root: root)
+            close(root.rootFD)
+            // Before the capabilities go: raising a hard limit needs CAP_SYS_RESOURCE.
+            try ProcessLimits.setRlimits(process?.rlimits ?? [])
             try security.apply(uid: u.uid, gid: u.gid, groups: u.additionalGids)
             _ = sk_close_range_cloexec(3)
             _ = sk_reset_signals()
@@ -134,5 +141,17 @@ extension Engine {
             fail(error)
         }
         _exit(127)
+    }
+
+    /// Writes `oom_score_adj` through the container's /proc (the exec'd process is in its PID
+    /// namespace), opened inside the root without magic links and checked to be procfs.
+    private func setOOMScoreAdjInside(_ v: Int?, root: InRoot) throws {
+        guard let v = try ProcessLimits.oomScoreAdj(v) else { return }
+        let fd = try root.open("/proc/self/oom_score_adj", flags: O_WRONLY)
+        defer { close(fd) }
+        guard sk_fstatfs_type(fd) == ProcessLimits.procSuperMagic else {
+            throw SkiffError("/proc in the container is not procfs; cannot set oom_score_adj")
+        }
+        try Files.write(fd: fd, Array(String(v).utf8), path: "/proc/self/oom_score_adj")
     }
 }

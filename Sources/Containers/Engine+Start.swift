@@ -241,6 +241,7 @@ extension Engine {
         plan.security = try ProcessSecurity.from(spec)
         plan.maskedPaths = spec.linux?.maskedPaths ?? []
         plan.readonlyPaths = spec.linux?.readonlyPaths ?? []
+        try ProcessLimits.fill(&plan, from: spec)
         return plan
     }
 

@@ -35,6 +35,10 @@ struct LaunchPlan: Codable {
     /// `linux.maskedPaths` and `linux.readonlyPaths`, applied after `pivot_root`.
     var maskedPaths: [String] = []
     var readonlyPaths: [String] = []
+    /// `process.rlimits`, `process.oomScoreAdj` and `linux.sysctl` (see `ProcessLimits`).
+    var rlimits: [Spec.RLimit] = []
+    var oomScoreAdj: Int?
+    var sysctls: [String: String] = [:]
     /// `process.noNewPrivileges`: PR_SET_NO_NEW_PRIVS before execve.
     var noNewPrivileges: Bool
     /// Capability sets, no_new_privs and the compiled seccomp filter (see `ProcessSecurity`).

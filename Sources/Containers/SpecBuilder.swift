@@ -50,6 +50,8 @@ enum SpecBuilder {
         var process = Spec.Process(args: args, env: env, cwd: cwd)
         process.terminal = req.tty
         process.noNewPrivileges = true
+        process.rlimits = try ProcessLimits.ulimits(req.ulimits)
+        process.oomScoreAdj = try ProcessLimits.oomScoreAdj(req.oomScoreAdj)
         spec.process = process
         spec.root = Spec.Root(path: runDir + "/rootfs", readonly: req.readOnly)
         spec.hostname = hostname
@@ -58,6 +60,7 @@ enum SpecBuilder {
         if !req.resources.isEmpty {
             linux.resources = try req.resources.resources(merging: nil, cpuSharesForWeight: cpuShares(forWeight:))
         }
+        linux.sysctl = try ProcessLimits.sysctls(req.sysctls, privateNetwork: req.network != "host")
         linux.maskedPaths = defaultMaskedPaths
         linux.readonlyPaths = defaultReadonlyPaths
         var ns = ["pid", "mount", "uts", "ipc", "cgroup"].map { Spec.Namespace(type: $0) }

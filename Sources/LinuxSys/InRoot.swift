@@ -43,31 +43,48 @@ public struct InRoot {
     /// Symlinks along the way are followed inside the root only.
     public func mountTarget(_ path: String, file: Bool) throws -> Int32 {
         if let fd = try? open(path, flags: O_PATH) { return fd }
-        guard file else {
-            let comps = path.split(separator: "/")
-            // Create missing directories one level at a time, each resolved from the root anew, so
-            // an in-root symlink in the middle is followed inside the root.
-            var prefix = ""
-            for c in comps {
-                prefix += "/" + c
-                if (try? open(prefix, flags: O_PATH | O_DIRECTORY)).map({ close($0) }) != nil { continue }
-                let parent = try open(String(prefix.dropLast(c.count + 1)), flags: O_PATH | O_DIRECTORY)
-                defer { close(parent) }
-                if mkdirat(parent, String(c), 0o755) != 0 && errno != EEXIST {
-                    throw SysError("mkdir", display(prefix))
-                }
-            }
-            return try open(path, flags: O_PATH | O_DIRECTORY)
-        }
+        guard file else { return try mkdirAll(path) }
         let slash = path.lastIndex(of: "/") ?? path.startIndex
         let parentPath = String(path[..<slash])
         let name = String(path[path.index(after: slash)...])
-        let pfd = try mountTarget(parentPath.isEmpty ? "/" : parentPath, file: false)
+        let pfd = try mkdirAll(parentPath.isEmpty ? "/" : parentPath)
         defer { close(pfd) }
         let fd = openat(pfd, name, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o644)
         if fd < 0 && errno != EEXIST && errno != ELOOP { throw SysError("create", display(path)) }
         if fd >= 0 { close(fd) }
         return try open(path, flags: O_PATH)
+    }
+
+    /// `mkdir -p` inside the root: creates the missing directories of `path` (mode 0755) one level
+    /// at a time, each parent resolved from the root anew, so symlinks on the way are followed
+    /// inside the root only and a magic link (`/proc/self/fd/N`) is refused. Returns an
+    /// `O_PATH | O_DIRECTORY` descriptor of the directory.
+    /// - Throws: `SysError` naming the component that cannot be created or opened (ENOENT for a
+    ///   symlink that dangles inside the root, ENOTDIR for a file on the way).
+    public func mkdirAll(_ path: String) throws -> Int32 {
+        if let fd = try? open(path, flags: O_PATH | O_DIRECTORY) { return fd }
+        var prefix = ""
+        for c in path.split(separator: "/") {
+            prefix += "/" + c
+            if (try? open(prefix, flags: O_PATH | O_DIRECTORY)).map({ close($0) }) != nil { continue }
+            let parent = try open(String(prefix.dropLast(c.count + 1)), flags: O_PATH | O_DIRECTORY)
+            defer { close(parent) }
+            if mkdirat(parent, String(c), 0o755) != 0 && errno != EEXIST {
+                throw SysError("mkdir", display(prefix))
+            }
+        }
+        return try open(path, flags: O_PATH | O_DIRECTORY)
+    }
+
+    /// Reads a small regular file inside the root (`/etc/passwd`), or nil when it is missing, is
+    /// not a regular file (a FIFO or device cannot block or feed the runtime), cannot be reached
+    /// without leaving the root, or is larger than `limit` bytes.
+    public func readRegularFile(_ path: String, limit: Int = 4 << 20) -> [UInt8]? {
+        guard let fd = try? open(path, flags: O_RDONLY | O_NONBLOCK | O_NOCTTY) else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, Int(st.st_size) <= limit else { return nil }
+        return try? Files.read(fd: fd, path: display(path))
     }
 
     /// Host-side description of an in-root path for messages.

@@ -27,6 +27,8 @@ public struct Spec: Codable, Sendable {
         public var noNewPrivileges: Bool?
         public var capabilities: Capabilities?
         public var rlimits: [RLimit]?
+        /// `/proc/PID/oom_score_adj` for the process, -1000…1000.
+        public var oomScoreAdj: Int?
 
         public init(user: User = User(), args: [String], env: [String]? = nil, cwd: String = "/") {
             self.user = user
@@ -55,11 +57,17 @@ public struct Spec: Codable, Sendable {
         }
     }
 
-    /// `process.rlimits[]`.
-    public struct RLimit: Codable, Sendable {
+    /// `process.rlimits[]`: `type` is `RLIMIT_NOFILE` and the like (getrlimit(2)); `soft` and
+    /// `hard` in the resource's unit, UInt64.max for RLIM_INFINITY.
+    public struct RLimit: Codable, Sendable, Equatable {
         public var type: String
         public var soft: UInt64
         public var hard: UInt64
+        public init(type: String, soft: UInt64, hard: UInt64) {
+            self.type = type
+            self.soft = soft
+            self.hard = hard
+        }
     }
 
     /// `root`: path of the rootfs (relative to the bundle or absolute) and whether it is read-only.

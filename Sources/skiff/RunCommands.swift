@@ -37,6 +37,15 @@ struct ContainerOptions: ParsableArguments {
         help: "Security option: no-new-privileges[=true|false], seccomp=PROFILE.json, seccomp=unconfined.")
     var securityOpt: [String] = []
     @OptionGroup(title: "Resource limits") var limits: ResourceOptions
+    @Option(name: .long, help: "Set a ulimit: NAME=SOFT[:HARD] (nofile, nproc, core, stack, …; -1 for unlimited).")
+    var ulimit: [String] = []
+    @Option(
+        name: .customLong("oom-score-adj"), parsing: .unconditional, help: "Tune the OOM killer's preference (-1000 to 1000).")
+    var oomScoreAdj: Int?
+    @Option(
+        name: .long,
+        help: "Set a namespaced kernel parameter KEY=VALUE: kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*.")
+    var sysctl: [String] = []
 
     func request(imageAndCommand: [String], autoRemove: Bool) throws -> CreateRequest {
         var req = CreateRequest()
@@ -68,6 +77,9 @@ struct ContainerOptions: ParsableArguments {
         req.capDrop = capDrop
         req.privileged = privileged
         req.securityOpts = securityOpt
+        req.ulimits = ulimit
+        req.oomScoreAdj = oomScoreAdj
+        req.sysctls = sysctl
         return req
     }
 }
