@@ -113,13 +113,13 @@ struct EscapeTests {
 
     // MARK: /proc/PID/exe (CVE-2019-5736)
 
-    /// A container process watches for any process whose `/proc/PID/exe` is not busybox (the
-    /// child of `skiff exec` before it execs, or skiff itself started again by a
-    /// `#!/proc/self/exe` script), stops it, opens its exe, kills it, and then reopens the file
-    /// for writing through `/proc/self/fd/3`. Against a writable host binary this truncates it
-    /// (verified against the unprotected build); skiff runs from a read-only image of itself, so
-    /// the write fails with EROFS and the binary on the host is unchanged. The attacker gives up
-    /// after one catch (the container then exits), and only the victim copy ever enters it.
+    /// A container process stops the child of `skiff exec` as it appears, opens its exe (the
+    /// child itself, or skiff started again by the `#!/proc/self/exe` script it is asked to run),
+    /// kills it, and then reopens the file for writing through `/proc/self/fd/3`. Against a
+    /// writable host binary this truncates it (verified against the unprotected build); skiff runs
+    /// from a read-only image of itself, so the write fails with EROFS and the binary on the host
+    /// is unchanged. The attacker gives up after one try (the container then exits), and only the
+    /// victim copy ever enters the container.
     @Test func execCannotRewriteTheRuntimeBinary() async throws {
         let dir = tempDir("exe")
         defer { _ = try? FileManager.default.removeItem(atPath: dir) }
@@ -133,42 +133,49 @@ struct EscapeTests {
         // The monitor runs from the test's own binary, so nothing else keeps the victim busy.
         let started = await skiff("run", "-d", "--name", name, "-v", "\(dir):/atk", "busybox", "sh", "/atk/attack.sh")
         #expect(started.code == 0, "\(started)")
-        var log = ""
-        for _ in 0..<8 {
-            // The victim binary runs `skiff exec`; the container races it.
-            _ = await runAsync([victim, "exec", name, "/evil"], env: ["SKIFF_ROOT": Harness.stateRoot], timeout: 30)
-            _ = await eventually(5) { (fileText(dir + "/log") ?? "").contains("done") }
-            log = fileText(dir + "/log") ?? ""
-            if log.contains("caught") { break }
-        }
+        _ = await eventually(20) { access(dir + "/ready", F_OK) == 0 }
+        // The victim binary runs `skiff exec`; the container catches its child.
+        _ = await runAsync([victim, "exec", name, "/evil"], env: ["SKIFF_ROOT": Harness.stateRoot], timeout: 30)
+        _ = await eventually(10) { (fileText(dir + "/log") ?? "").contains("done") }
+        let log = fileText(dir + "/log") ?? ""
         #expect(log.contains("caught"), "the attacker never saw a skiff process, so the test proved nothing: \(log)")
         #expect(!log.contains("WROTE"), "the container rewrote the runtime binary: \(log)")
         #expect(log.contains("Read-only file system"), "the write must fail because the image is read-only: \(log)")
         #expect(try await sha256(victim) == hash, "the runtime binary on the host changed")
     }
 
-    /// The container side of `execCannotRewriteTheRuntimeBinary` (busybox sh).
+    /// The container side of `execCannotRewriteTheRuntimeBinary` (busybox sh). The next process
+    /// created in the container's PID namespace gets `ns_last_pid + 1`; only shell builtins run
+    /// until it exists, so that is the child of `skiff exec`, stopped the moment it appears. While
+    /// its exe cannot be read (not dumpable, and no CAP_SYS_PTRACE), it is let run in small steps:
+    /// once it has exec'd `/evil`, it is skiff started again through `#!/proc/self/exe`, dumpable.
     static let attack = """
-        printf '#!/proc/self/exe\\n' > /evil; chmod 755 /evil
-        while :; do
-          for d in /proc/[0-9]*; do
-            p=${d#/proc/}
-            [ "$p" = "$$" ] && continue
-            t=$(readlink $d/exe 2>/dev/null) || continue
-            case "$t" in ""|/bin/busybox) continue;; esac
-            kill -STOP $p 2>/dev/null
-            exec 3<$d/exe || { kill -CONT $p; continue; }
-            echo "caught $p $t" >> /atk/log
-            kill -KILL $p
-            i=0
-            while [ $i -lt 20 ]; do
-              if echo pwned 2>>/atk/log > /proc/self/fd/3; then echo WROTE >> /atk/log; break; fi
-              i=$((i+1)); sleep 0.1
-            done
-            echo done >> /atk/log
-            exit 0
-          done
+        printf '#!/proc/self/exe\\n' > /evil
+        chmod 755 /evil
+        read last < /proc/sys/kernel/ns_last_pid
+        n=$((last + 1))
+        echo ready > /atk/ready
+        while ! kill -STOP $n 2>/dev/null; do :; done
+        i=0
+        while [ $i -lt 200 ]; do
+          t=$(readlink /proc/$n/exe 2>/dev/null)
+          case "$t" in ""|/bin/busybox) ;; *) break;; esac
+          kill -CONT $n 2>/dev/null || break
+          usleep 2000
+          kill -STOP $n 2>/dev/null || break
+          i=$((i + 1))
         done
+        case "$t" in ""|/bin/busybox) echo "missed $n: exe '$t' after $i steps" >> /atk/log; echo done >> /atk/log; exit 0;; esac
+        exec 3</proc/$n/exe
+        echo "caught $n $t" >> /atk/log
+        kill -KILL $n
+        i=0
+        while [ $i -lt 20 ]; do
+          if echo pwned 2>>/atk/log > /proc/self/fd/3; then echo WROTE >> /atk/log; break; fi
+          i=$((i + 1))
+          sleep 0.1
+        done
+        echo done >> /atk/log
         """
 
     // MARK: Layers
