@@ -236,6 +236,7 @@ extension Engine {
             }
             Trace.mark("vmm: joined")
             machine = try VMMachine(settings: settings, output: output)
+            Trace.mark("vmm: machine created")
         } catch {
             leaveCgroup(r)
             failStart(r, error)
@@ -258,8 +259,10 @@ extension Engine {
                 rec.error = nil
             }) ?? r
         ready()
-        // Start-up code (CLI, database, JSON, loaders) is not needed while the guest runs.
-        ResidentCode.dropCleanFileMappings()
+        Trace.mark("vmm: recorded running")
+        // Start-up code (CLI, database, JSON, loaders) is not needed while the guest runs; a second
+        // in, once the vCPU loop and devices have faulted in what they use, give it back.
+        ResidentCode.dropLater(after: 1)
         let outcome = machine.run(input: input)
         finishVM(r, outcome)
         return outcome
@@ -287,6 +290,8 @@ extension Engine {
 
     /// Records the VM's exit and releases its cgroup (and the whole record with `--rm`).
     func finishVM(_ r: ContainerRecord, _ outcome: VMOutcome) {
+        Trace.mark("vmm: guest stopped")
+        defer { Trace.mark("vmm: finished") }
         if leaveCgroup(r) {
             killAndRemoveCgroup(r)
         } else if let cg = try? Cgroup(paths: r.cgroupPaths) {

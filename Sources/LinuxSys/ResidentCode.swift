@@ -50,6 +50,26 @@ public enum ResidentCode {
             && m.permissions.hasSuffix("p") && m.anonymousKiB == 0
     }
 
+    /// Calls `dropCleanFileMappings` from a detached thread after `seconds`, so a short-lived process
+    /// (a VM that boots and exits at once) does not pay for faulting its code back in.
+    public static func dropLater(after seconds: Double) {
+        let micros = UInt32(max(0, min(seconds, 3600)) * 1_000_000)
+        var thread = pthread_t()
+        let box = UnsafeMutablePointer<UInt32>.allocate(capacity: 1)
+        box.initialize(to: micros)
+        let rc = pthread_create(
+            &thread, nil,
+            { raw in
+                guard let p = raw?.assumingMemoryBound(to: UInt32.self) else { return nil }
+                let us = p.pointee
+                p.deallocate()
+                usleep(us)
+                ResidentCode.dropCleanFileMappings()
+                return nil
+            }, box)
+        if rc == 0 { pthread_detach(thread) } else { box.deallocate() }
+    }
+
     /// Drops this process's clean file-backed pages. Returns the bytes of address space advised.
     @discardableResult
     public static func dropCleanFileMappings() -> UInt {
