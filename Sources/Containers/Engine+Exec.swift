@@ -40,7 +40,7 @@ extension Engine {
         guard cwd.hasPrefix("/") else { throw SkiffError("the working directory \"\(cwd)\" must be an absolute path") }
         let user = req.user ?? r.spec.annotations?["io.skiff.user"]
         // The container's capability sets, no_new_privs and seccomp filter apply to exec'd processes too.
-        let security = try ProcessSecurity.from(r.spec)
+        let security = try ProcessSecurity.from(r.spec, cacheDir: root.path + "/seccomp")
 
         // Everything host-side is opened before entering the container.
         let cg = try? Cgroup(paths: r.cgroupPaths)

@@ -238,7 +238,7 @@ extension Engine {
             plan.cgroupDirFD = v2DirFD
             plan.v1TasksPaths = cg.directories.filter { $0.version == .v1 }.map { $0.file("tasks") }
         }
-        plan.security = try ProcessSecurity.from(spec)
+        plan.security = try ProcessSecurity.from(spec, cacheDir: root.path + "/seccomp")
         plan.maskedPaths = spec.linux?.maskedPaths ?? []
         plan.readonlyPaths = spec.linux?.readonlyPaths ?? []
         try ProcessLimits.fill(&plan, from: spec)

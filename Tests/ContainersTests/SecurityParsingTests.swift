@@ -186,6 +186,36 @@ struct SeccompProgramCodingTests {
     }
 }
 
+struct SeccompCacheTests {
+    @Test func storesOnceAndRecompilesOnAMismatch() throws {
+        let dir = tempDir("seccomp-cache") + "/seccomp"
+        defer { _ = try? Files.removeTree(String(dir.dropLast(8))) }
+        let s = DefaultSeccompProfile.profile.resolve(capabilities: Capabilities.dockerDefault)
+        let first = try SeccompCache.program(s, dir: dir)
+        let files = try Files.list(dir)
+        #expect(files.count == 1)
+        #expect(try SeccompCache.program(s, dir: dir) == first)
+        // Another profile gets another file; a damaged file is recompiled and rewritten.
+        let other = Spec.Seccomp(
+            defaultAction: "SCMP_ACT_ALLOW", syscalls: [.init(names: ["mkdir"], action: "SCMP_ACT_ERRNO")])
+        #expect(try SeccompCache.program(other, dir: dir) != first)
+        #expect(try Files.list(dir).count == 2)
+        let path = dir + "/" + files[0]
+        let good = try Files.read(path)
+        var bad = good
+        bad[bad.count - 1] ^= 0xff
+        try Files.write(path, bad)
+        #expect(try SeccompCache.program(s, dir: dir) == first)
+        #expect(try Files.read(path) == good)
+        try Files.write(path, Array(good.dropLast(3)))
+        #expect(try SeccompCache.program(s, dir: dir) == first)
+        // The key covers every field.
+        var changed = s
+        changed.syscalls?[0].errnoRet = 5
+        #expect(SeccompCache.cacheKey(changed) != SeccompCache.cacheKey(s))
+    }
+}
+
 struct BPFAssemblerTests {
     @Test func forwardJumpsAreRelative() {
         var a = BPFAssembler()

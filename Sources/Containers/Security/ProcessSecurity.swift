@@ -20,12 +20,13 @@ struct ProcessSecurity: Codable {
     /// monitor so the child need not.
     var lastCap = Capabilities.lastCap
 
-    /// From a spec: validates the capability names and compiles the seccomp filter.
+    /// From a spec: validates the capability names and compiles the seccomp filter (or takes it
+    /// from `cacheDir`, see `SeccompCache`).
     /// - Throws: `SkiffError` naming an unknown capability or a seccomp rule libseccomp refused.
-    static func from(_ spec: Spec) throws -> ProcessSecurity {
+    static func from(_ spec: Spec, cacheDir: String? = nil) throws -> ProcessSecurity {
         let caps = spec.process?.capabilities
         if let caps { try Capabilities.validate(caps) }
-        let program = try spec.linux?.seccomp.map { try SeccompFilter.compile($0) }
+        let program = try spec.linux?.seccomp.map { try SeccompCache.program($0, dir: cacheDir) }
         return ProcessSecurity(
             capabilities: caps, noNewPrivileges: spec.process?.noNewPrivileges ?? false, seccomp: program)
     }
