@@ -50,13 +50,19 @@ public enum SelfExe {
                 if fd >= 0 { return fd }
             }
         }
+        return try sealedCopy()
+    }
+
+    /// A sealed memfd copy of the running binary (`F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK |
+    /// F_SEAL_SEAL`), the fallback of `protectedImage`.
+    /// - Throws: `SysError` when memfd_create or sealing fails.
+    public static func sealedCopy() throws -> Int32 {
         let exe = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)
         try check(exe, "open", "/proc/self/exe")
         defer { close(exe) }
         let copy = sk_memfd_copy(exe, "skiff")
         try check(
-            copy, "memfd_create", "sealed copy of \(path)",
-            hint: "the kernel needs memfd_create and file sealing (3.17)")
+            copy, "memfd_create", "sealed copy of skiff", hint: "the kernel needs memfd_create and file sealing (3.17)")
         return copy
     }
 
