@@ -152,6 +152,19 @@ struct EscapeTests {
         }
     }
 
+    /// `--init` keeps a copy of skiff as PID 1 for the container's whole life: its exe is closed
+    /// to the workload (not dumpable, no CAP_SYS_PTRACE), and even with CAP_SYS_PTRACE it is the
+    /// read-only image, so opening it for writing fails with EROFS.
+    @Test func initProcessExeIsClosedAndReadOnly() async {
+        let closed = await skiff("run", "--rm", "--init", "busybox", "sh", "-c", "readlink /proc/1/exe || echo closed")
+        #expect(closed.code == 0 && closed.lines.last == "closed", "\(closed)")
+        let ro = await skiff(
+            "run", "--rm", "--init", "--cap-add", "SYS_PTRACE", "busybox", "sh", "-c",
+            "readlink /proc/1/exe; echo x 2>&1 > /proc/1/exe; echo rc=$?")
+        #expect(ro.stdout.contains("Read-only file system") || ro.stderr.contains("Read-only file system"), "\(ro)")
+        #expect(ro.lines.last == "rc=1", "\(ro)")
+    }
+
     /// The container side of `execCannotRewriteTheRuntimeBinary` (busybox sh). The next process
     /// created in the container's PID namespace gets `ns_last_pid + 1`; only shell builtins run
     /// until it exists, so that is the child of `skiff exec`, stopped the moment it appears. While
