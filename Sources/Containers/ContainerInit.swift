@@ -133,6 +133,7 @@ enum ContainerInit {
         let security =
             plan.security ?? ProcessSecurity(capabilities: nil, noNewPrivileges: plan.noNewPrivileges, seccomp: nil)
         try security.apply(uid: user.uid, gid: user.gid, groups: user.additionalGids)
+        Trace.mark("child: user and capabilities set")
         // Credential changes clear the parent-death signal; set it again for the workload.
         _ = sk_set_pdeathsig(SIGKILL)
         _ = sk_close_range_cloexec(3)
@@ -142,6 +143,7 @@ enum ContainerInit {
         let file = plan.args[0]
         // The seccomp filter last, just before execve (runc's order with no_new_privs).
         try security.loadLateSeccomp()
+        Trace.mark("child: seccomp loaded")
         withCStrings(plan.args) { argv in
             withCStrings(env) { envp in
                 if plan.useInit {
