@@ -129,6 +129,12 @@ struct SecurityTests {
         #expect(f["Seccomp"] == "0", "\(r)")
         let sys = await skiff("run", "--rm", "--privileged", "busybox", "sh", "-c", "grep ' /sys ' /proc/mounts")
         #expect(sys.stdout.contains(" rw,"), "privileged /sys is writable: \(sys)")
+        // No masked or read-only /proc paths (a default container has /proc/sys read-only).
+        let mounts = "grep -c -E ' /proc/(sys|keys|timer_list|sysrq-trigger) ' /proc/mounts"
+        let priv = await skiff("run", "--rm", "--privileged", "busybox", "sh", "-c", mounts)
+        let plain = await skiff("run", "--rm", "busybox", "sh", "-c", mounts)
+        #expect(priv.out == "0", "\(priv)")
+        #expect((Int(plain.out) ?? 0) >= 2, "\(plain)")
     }
 
     @Test func nonRootUserKeepsBoundingButNoEffective() async {
