@@ -158,6 +158,8 @@ struct Run: ParsableCommand {
             return
         }
         try execute {
+            // A container gets a copy of skiff: it must run from the read-only image (see main.swift).
+            try SelfExe.reexecProtected(CommandLine.arguments, scratch: "/run/skiff-exe")
             try requireTerminal(tty: options.tty, interactive: options.interactive)
             let engine = global.engine()
             let request = try options.request(imageAndCommand: imageAndCommand, autoRemove: autoRemove)
