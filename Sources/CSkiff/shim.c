@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/statvfs.h>
@@ -303,4 +304,8 @@ int sk_spawn_in_cgroup(unsigned long long flags, int cgroup_fd, const char *path
     syscall(SYS_close_range, (unsigned)nfds, ~0U, 0U);
     syscall(SYS_execve, path, argv, envp);
     _exit(127);
+}
+
+int sk_ptrace_detach(int pid, int sig) {
+    return (int)ptrace(PTRACE_DETACH, (pid_t)pid, NULL, (void *)(long)sig);
 }

@@ -86,6 +86,12 @@ enum Monitor {
                             var st: Int32 = 0
                             let r = waitpid(-1, &st, WNOHANG)
                             if r <= 0 { break }
+                            // A workload that called PTRACE_TRACEME made us its tracer: its stops
+                            // come here as "stopped" statuses. Let it go on untraced with its signal.
+                            if r == pid && st & 0xff == 0x7f {
+                                _ = sk_ptrace_detach(pid, (st >> 8) & 0xff)
+                                continue
+                            }
                             if r == pid {
                                 status = st
                                 exited = true

@@ -42,6 +42,13 @@ public struct InRoot {
     /// a directory, or an empty regular file when `file` is true (for bind-mounting a file).
     /// Symlinks along the way are followed inside the root only.
     public func mountTarget(_ path: String, file: Bool) throws -> Int32 {
+        try mountTarget(path, file: file, hops: 0)
+    }
+
+    /// `mountTarget`, following a file target that is a symlink dangling inside the root (systemd
+    /// images ship `/etc/resolv.conf -> ../run/systemd/resolve/stub-resolv.conf` with no target):
+    /// the link's target is created inside the root, as runc does, at most 8 links deep.
+    private func mountTarget(_ path: String, file: Bool, hops: Int) throws -> Int32 {
         if let fd = try? open(path, flags: O_PATH) { return fd }
         guard file else { return try mkdirAll(path) }
         let slash = path.lastIndex(of: "/") ?? path.startIndex
@@ -52,7 +59,14 @@ public struct InRoot {
         let fd = openat(pfd, name, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o644)
         if fd < 0 && errno != EEXIST && errno != ELOOP { throw SysError("create", display(path)) }
         if fd >= 0 { close(fd) }
-        return try open(path, flags: O_PATH)
+        if let opened = try? open(path, flags: O_PATH) { return opened }
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlinkat(pfd, name, &buf, buf.count - 1)
+        guard n > 0, hops < 8 else { return try open(path, flags: O_PATH) }
+        let link = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        // Resolved from the root again: an absolute or `..` link cannot leave it.
+        let next = link.hasPrefix("/") ? link : (parentPath.isEmpty ? "" : parentPath) + "/" + link
+        return try mountTarget(next, file: true, hops: hops + 1)
     }
 
     /// `mkdir -p` inside the root: creates the missing directories of `path` (mode 0755) one level

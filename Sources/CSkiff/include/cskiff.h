@@ -40,6 +40,9 @@ int sk_setns(int fd, int nstype);
 int sk_pivot_root(const char *new_root, const char *put_old);
 int sk_pidfd_open(pid_t pid, unsigned int flags);
 int sk_pidfd_send_signal(int pidfd, int sig);
+/* ptrace(PTRACE_DETACH, pid, 0, sig): lets a tracee that made its parent its tracer
+   (PTRACE_TRACEME) go on untraced, with the signal that stopped it. */
+int sk_ptrace_detach(int pid, int sig);
 int sk_close_range_cloexec(unsigned int first);
 /* Closes every descriptor from 3 up except `keep` (close_range(2)). */
 int sk_close_from3_except(int keep);

@@ -1,0 +1,52 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Regressions a first-user run of the security work found.
+@Suite(.enabled(if: Harness.available, "needs root and a skiff binary (SKIFF_TEST_BIN)"))
+struct FirstUserRegressionTests {
+    init() throws { try Harness.setUp() }
+
+    /// systemd-based images ship `/etc/resolv.conf` as a symlink to a file under /run that does not
+    /// exist in the image. The container starts anyway: the link's target is created inside the
+    /// root and the generated resolv.conf is bound there, as runc does; nothing outside the root
+    /// is touched.
+    @Test func danglingResolvConfSymlinkInsideTheRoot() async throws {
+        let rootfs = try await busyboxRootfs("resolv")
+        defer { _ = try? FileManager.default.removeItem(atPath: rootfs) }
+        _ = try? FileManager.default.removeItem(atPath: rootfs + "/etc/resolv.conf")
+        try FileManager.default.createSymbolicLink(
+            atPath: rootfs + "/etc/resolv.conf", withDestinationPath: "../run/systemd/resolve/stub-resolv.conf")
+        let before = try await tree("/run/systemd")
+        let r = await skiff("run", "--rm", "--rootfs", rootfs, "/bin/sh", "-c", "cat /etc/resolv.conf")
+        #expect(r.code == 0, "\(r)")
+        let host = (try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) ?? ""
+        #expect(!r.stdout.isEmpty && r.stdout == host, "\(r)")
+        #expect(FileManager.default.fileExists(atPath: rootfs + "/run/systemd/resolve/stub-resolv.conf"))
+        #expect(try await tree("/run/systemd") == before, "the host's /run/systemd changed")
+    }
+
+    /// A workload that calls PTRACE_TRACEME makes its parent, the monitor, its tracer; its signal
+    /// stop must not be taken for an exit: the monitor lets it go on, and its own exit code comes
+    /// back.
+    @Test func workloadThatAsksToBeTracedExitsWithItsOwnCode() async throws {
+        let dir = tempDir("traceme")
+        defer { _ = try? FileManager.default.removeItem(atPath: dir) }
+        let source = """
+            #include <signal.h>
+            #include <sys/ptrace.h>
+            #include <unistd.h>
+            int main(void) { ptrace(PTRACE_TRACEME, 0, 0, 0); raise(SIGUSR2); return 7; }
+            """
+        try source.write(toFile: dir + "/t.c", atomically: false, encoding: .utf8)
+        let cc = await runAsync(["/usr/bin/gcc", "-static", "-O2", "-o", dir + "/t", dir + "/t.c"], timeout: 120)
+        try #require(cc.code == 0, "\(cc)")
+        // The workload is PID 1 of its namespace, which ignores a default-action signal it sends
+        // itself: after the stop it carries on and returns 7 (before the fix: 125, no message).
+        let r = await skiff("run", "--rm", "-v", "\(dir):/t:ro", "busybox", "/t/t")
+        #expect(r.code == 7, "\(r)")
+    }
+}
