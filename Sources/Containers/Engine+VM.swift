@@ -243,21 +243,9 @@ extension Engine {
             throw SkiffError("\(error)")
         }
         VMMachine.blockStopSignals()
+        // The VMM is both the workload and its monitor.
         let me = getpid()
-        let meStart = Processes.startTime(me)
-        r =
-            (try? store().modify(r.id) { rec in
-                rec.status = .running
-                rec.pid = me
-                rec.pidStartTime = meStart
-                rec.monitorPID = me
-                rec.monitorStartTime = meStart
-                rec.startedAt = Clock.now()
-                rec.finishedAt = nil
-                rec.exitCode = nil
-                rec.oomKilled = false
-                rec.error = nil
-            }) ?? r
+        try? markRunning(&r, Launched(pid: me, startTime: Processes.startTime(me) ?? 0, ttyMaster: nil))
         ready()
         Trace.mark("vmm: recorded running")
         // Start-up code (CLI, database, JSON, loaders) is not needed while the guest runs; a second
