@@ -56,6 +56,19 @@ struct SecurityOptTests {
         #expect(throws: SkiffError.self) { try SecurityOptions.parse(["no-new-privileges=maybe"]) }
         #expect(throws: SkiffError.self) { try SecurityOptions.parse(["seccomp="]) }
         #expect(throws: SkiffError.self) { try SecurityOptions.parse(["label=disable"]) }
+        // Docker users write comma lists and AppArmor/SELinux options: each gets a message saying what to do.
+        do {
+            _ = try SecurityOptions.parse(["seccomp=unconfined,no-new-privileges=false"])
+            Issue.record("a comma list must be refused")
+        } catch let e as SkiffError {
+            #expect(e.message.contains("its own --security-opt"), "\(e.message)")
+        }
+        do {
+            _ = try SecurityOptions.parse(["apparmor=unconfined"])
+            Issue.record("apparmor must be refused")
+        } catch let e as SkiffError {
+            #expect(e.message.contains("not supported"), "\(e.message)")
+        }
     }
 }
 

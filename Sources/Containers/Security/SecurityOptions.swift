@@ -1,6 +1,10 @@
 import LinuxSys
 import OCI
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// `--cap-add`, `--cap-drop`, `--privileged` and `--security-opt`, turned into the spec's
 /// `process.capabilities`, `process.noNewPrivileges`, `linux.seccomp` and, for `--privileged`,
 /// no masked or read-only paths and a writable /sys (Docker's rules).
@@ -36,10 +40,19 @@ enum SecurityOptions {
                         "invalid --security-opt \"\(opt)\": give seccomp=PROFILE.json, seccomp=unconfined or seccomp=builtin"
                     )
                 }
+                if v.contains(","), access(v, R_OK) != 0 {
+                    throw SkiffError(
+                        "invalid --security-opt \"\(opt)\": give each option its own --security-opt (e.g. --security-opt seccomp=unconfined --security-opt no-new-privileges=false)"
+                    )
+                }
                 p.seccomp = v == "builtin" || v == "default" ? nil : v
+            case "apparmor", "label", "systempaths":
+                throw SkiffError(
+                    "--security-opt \"\(opt)\" is not supported by Skiff (no AppArmor or SELinux support; --privileged unmasks the system paths)"
+                )
             default:
                 throw SkiffError(
-                    "invalid --security-opt \"\(opt)\": Skiff knows no-new-privileges[=true|false] and seccomp=PROFILE.json|unconfined"
+                    "invalid --security-opt \"\(opt)\": Skiff knows no-new-privileges[=true|false] and seccomp=PROFILE.json|unconfined|builtin"
                 )
             }
         }
