@@ -282,7 +282,7 @@ unsigned int sk_minor(unsigned long dev) { return minor(dev); }
 #define SYS_clone3 435
 #endif
 
-int sk_spawn_in_cgroup(unsigned long long flags, int cgroup_fd, const char *path, char *const argv[], char *const envp[], const int *fds, int nfds) {
+int sk_spawn_in_cgroup(unsigned long long flags, int cgroup_fd, int exec_fd, const char *path, char *const argv[], char *const envp[], const int *fds, int nfds) {
     struct clone_args args;
     memset(&args, 0, sizeof args);
     args.flags = CLONE_INTO_CGROUP | flags;
@@ -297,12 +297,20 @@ int sk_spawn_in_cgroup(unsigned long long flags, int cgroup_fd, const char *path
     for (int i = 0; i < nfds; i++) {
         moved[i] = fds[i] < 0 ? -1 : (int)syscall(SYS_fcntl, fds[i], F_DUPFD, 64);
     }
+    if (exec_fd >= 0) exec_fd = (int)syscall(SYS_fcntl, exec_fd, F_DUPFD_CLOEXEC, 64);
     for (int i = 0; i < nfds; i++) {
         if (moved[i] >= 0) syscall(SYS_dup2, moved[i], i);
         else syscall(SYS_close, i);
     }
-    syscall(SYS_close_range, (unsigned)nfds, ~0U, 0U);
-    syscall(SYS_execve, path, argv, envp);
+    if (exec_fd >= 0) {
+        /* Everything above the targets closes at execve, the image's descriptor with it (it is
+           read before the close; execveat of a close-on-exec descriptor only fails for scripts). */
+        syscall(SYS_close_range, (unsigned)nfds, ~0U, CLOSE_RANGE_CLOEXEC);
+        syscall(SYS_execveat, exec_fd, "", argv, envp, AT_EMPTY_PATH);
+    } else {
+        syscall(SYS_close_range, (unsigned)nfds, ~0U, 0U);
+        syscall(SYS_execve, path, argv, envp);
+    }
     _exit(127);
 }
 

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Which cgroup version a hierarchy speaks.
 /// v1: `Documentation/admin-guide/cgroup-v1/cgroups.rst`; v2: `Documentation/admin-guide/cgroup-v2.rst`.
 public enum CgroupVersion: String, Codable, Sendable {
@@ -73,6 +75,17 @@ public struct CgroupLayout: Codable, Sendable, Equatable {
             ?? hierarchies.first { $0.version == .v2 && $0.has(controller) }
     }
 
+    /// The cgroup mounts of one `mountinfo` text, parsed once per process for the same text (a
+    /// start reads the layout several times; parsing costs far more than reading the file).
+    private static func cgroupMounts(_ mountinfo: String, path: String) throws(CgroupError) -> [MountinfoEntry] {
+        if let hit = parsedMounts.withLock({ $0?.text == mountinfo ? $0?.mounts : nil }) { return hit }
+        let mounts = try MountinfoEntry.parse(mountinfo, path: path)
+            .filter { $0.fsType == "cgroup" || $0.fsType == "cgroup2" }
+        parsedMounts.withLock { $0 = (mountinfo, mounts) }
+        return mounts
+    }
+    private static let parsedMounts = Mutex<(text: String, mounts: [MountinfoEntry])?>(nil)
+
     /// Detects the layout from `<procRoot>/self/mountinfo` and `<procRoot>/self/cgroup`, reading
     /// v2 `cgroup.controllers` under `<fsRoot><mountPoint>`. Both parameters exist so tests can
     /// point detection at a fake tree; in production keep the defaults.
@@ -96,8 +109,7 @@ public struct CgroupLayout: Codable, Sendable, Equatable {
         do { procCgroup = try CgroupFiles.read(cgroupPath) } catch {
             throw .procFile(path: cgroupPath, errno: error.errno ?? 0)
         }
-        let mounts = try MountinfoEntry.parse(mountinfo, path: mountinfoPath)
-            .filter { $0.fsType == "cgroup" || $0.fsType == "cgroup2" }
+        let mounts = try cgroupMounts(mountinfo, path: mountinfoPath)
         guard !mounts.isEmpty else { throw .notMounted(mountinfo: mountinfoPath) }
         let entries = try ProcCgroupEntry.parse(procCgroup, path: cgroupPath)
 

@@ -63,6 +63,7 @@ enum ContainerInit {
             close(plan.cgroupJoined)
         }
         try check(sk_unshare(plan.unshareFlags), "unshare", "namespaces")
+        Trace.mark("child: unshared")
         // The kernel picks the IPC and network namespace's sysctl table from the writer.
         try ProcessLimits.writeSysctls(plan.sysctls)
         // Our copy of the host's mounts: receive host mount events, never send ours back.
@@ -72,7 +73,9 @@ enum ContainerInit {
         }
         try check(sethostname(plan.hostname, plan.hostname.utf8.count), "sethostname", plan.hostname)
 
+        Trace.mark("child: hostname set")
         try mountRootfs(plan)
+        Trace.mark("child: rootfs mounted")
         let root = try InRoot.open(plan.rootfsMountPoint)
         for m in plan.mounts {
             try apply(m, in: root)
@@ -80,6 +83,7 @@ enum ContainerInit {
         if plan.mounts.contains(where: { $0.destination == "/dev" && $0.type == "tmpfs" }) {
             try populateDev(root)
         }
+        Trace.mark("child: mounts done")
         var ttySlave: Int32 = -1
         if plan.tty {
             ttySlave = try openConsole(root, plan: plan, socket: ttySocket)
@@ -90,6 +94,7 @@ enum ContainerInit {
         try check(sk_pivot_root(".", "."), "pivot_root", plan.rootfsMountPoint)
         try check(umount2(".", Int32(MNT_DETACH)), "umount2", "old root")
         try check(chdir("/"), "chdir", "/")
+        Trace.mark("child: pivoted")
         let newRoot = try InRoot.open("/")
         try protectKernelPaths(plan, root: newRoot)
         // Docker creates the working directory, even on a read-only root: before the remount.
@@ -98,6 +103,7 @@ enum ContainerInit {
             try check(mount(nil, "/", nil, UInt(MS_BIND | MS_REMOUNT | MS_RDONLY), nil), "mount", "/ (read-only)")
         }
 
+        Trace.mark("child: paths protected")
         let (passwd, group) = userDatabase(newRoot)
         close(newRoot.rootFD)
         let user = try ResolvedUser.resolve(plan.user, passwd: passwd, group: group)
@@ -273,11 +279,38 @@ func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?
 public enum SpawnedInit {
     /// argv[1] that selects this entry point; not a user command.
     public static let argument = "__skiff-init"
+    /// Environment variable with the v1 `tasks` files to join at start, one per line.
+    static let joinEnvironment = "SKIFF_INIT_JOIN"
 
     public static func main() -> Never {
         Trace.mark("init: exec'd")
         _ = sk_set_pdeathsig(SIGKILL)
         let syncFD: Int32 = 4
+        // Whoever spawned us executed a read-only image of skiff (SelfExe); never enter a
+        // container as the host's writable binary, whatever went wrong (CVE-2019-5736).
+        guard SelfExe.isProtected() else {
+            ContainerInit.report(
+                syncFD, kind: "S", errno: 0,
+                "internal error: the container's first process does not run from a read-only image of skiff")
+            _exit(125)
+        }
+        // Into the v1 hierarchies now, while the parent prepares (each move waits for an RCU
+        // grace period); a failure is reported at once and the parent's start fails with it.
+        if let list = getenv(joinEnvironment) {
+            for path in String(cString: list).split(separator: "\n") {
+                do { try Files.writeExisting(String(path), "0") } catch {
+                    ContainerInit.report(syncFD, kind: "S", errno: 0, "cannot join cgroup \(path): \(error)")
+                    _exit(125)
+                }
+            }
+            unsetenv(joinEnvironment)
+            Trace.mark("init: joined v1 cgroups")
+        }
+        // The parent is usually still preparing: spend the wait decoding a sample plan, so the
+        // decoder's first-use costs (type metadata, conformance lookups: about a millisecond in a
+        // fresh process) are paid before the real plan arrives rather than after.
+        var ready = pollfd(fd: 3, events: Int16(POLLIN), revents: 0)
+        if poll(&ready, 1, 0) == 0 { _ = warmUp() }
         guard let bytes = try? Files.read(fd: 3, path: "plan"),
             let plan = try? OCIJSON.decode(LaunchPlan.self, from: bytes, what: "launch plan")
         else {
@@ -288,4 +321,25 @@ public enum SpawnedInit {
         Trace.mark("init: plan decoded")
         ContainerInit.run(plan, syncFD: syncFD, ttySocket: plan.tty ? 5 : -1, stdio: [0, 1, 2])
     }
+
+    /// Decodes `warmUpPlan`; true when it decoded (a test keeps the sample in step with
+    /// `LaunchPlan`, or the warm-up would stop early and warm less).
+    @discardableResult
+    static func warmUp() -> Bool {
+        (try? OCIJSON.decode(LaunchPlan.self, from: Array(warmUpPlan.utf8), what: "sample plan")) != nil
+    }
+
+    /// A plan with every kind of field a real one has (mounts, capabilities, seccomp, limits).
+    static let warmUpPlan = #"""
+        {"args":["true"],"bringUpLoopback":true,"cgroupDirFD":-1,"cgroupGate":-1,"cgroupJoined":-1,
+        "cgroupProcs":[],"cgroupSelfTasks":[],"cwd":"/","env":["PATH=/bin"],"hostname":"h","id":"x",
+        "lowerdirs":["/l"],"maskedPaths":["/proc/kcore"],"mounts":[{"destination":"/proc",
+        "options":["nosuid"],"source":"proc","type":"proc"}],"noNewPrivileges":true,
+        "readonlyPaths":["/proc/sys"],"readonlyRoot":false,"rlimits":[{"type":"RLIMIT_NOFILE","hard":1,"soft":1}],
+        "rootfsMountPoint":"/r","security":{"capabilities":{"ambient":[],"bounding":["CAP_CHOWN"],
+        "effective":["CAP_CHOWN"],"inheritable":[],"permitted":["CAP_CHOWN"]},"lastCap":40,
+        "noNewPrivileges":true,"seccomp":{"flags":0,"instructions":"0600000000000000"}},
+        "spawned":true,"sysctls":{"net.ipv4.ip_forward":"0"},"tty":false,"consoleSize":{"rows":1,"cols":1},
+        "unshareFlags":0,"upperdir":"/u","useInit":false,"user":"0","oomScoreAdj":0,"v1TasksPaths":["/t"],"workdir":"/w"}
+        """#
 }

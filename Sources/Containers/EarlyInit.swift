@@ -26,16 +26,27 @@ public final class EarlyInit {
     let outRead: Int32
     let errRead: Int32
     private var pending: Launcher.PendingInit?
+    /// The read-only image of skiff the process was started from (owned; -1 when none).
+    private var imageFD: Int32 = -1
 
     /// Starts the process in a new cgroup `skiff-<id>`; nil when the host has no cgroup v2
     /// hierarchy, clone3 into a cgroup fails, or anything else goes wrong (the caller then uses the
     /// fork path, which needs none of this).
     /// - Parameters:
     ///   - logged: the run keeps a log (not `--rm`): stdout and stderr go to pipes the monitor reads.
-    public static func start(id: String, cgroupParent: String?, tty: Bool, interactive: Bool, logged: Bool)
-        -> EarlyInit?
+    ///   - execFD: the read-only image of skiff the process runs from (`SelfExe.protectedImage`), or
+    ///     -1 when this process already runs from one. Owned from here on: closed by
+    ///     `releaseImage` or `abort`, or at once when nil is returned.
+    public static func start(
+        id: String, cgroupParent: String?, tty: Bool, interactive: Bool, logged: Bool, execFD: Int32 = -1
+    ) -> EarlyInit?
     {
-        if getenv("SKIFF_EARLY_INIT").map({ String(cString: $0) }) == "0" { return nil }
+        guard getenv("SKIFF_EARLY_INIT").map({ String(cString: $0) }) != "0" else {
+            if execFD >= 0 { close(execFD) }
+            return nil
+        }
+        var handedOver = false
+        defer { if !handedOver && execFD >= 0 { close(execFD) } }
         guard let cg = try? Cgroup.create(name: "skiff-" + id, parent: cgroupParent) else { return nil }
         guard let v2 = cg.unified else {
             try? cg.remove()
@@ -60,7 +71,11 @@ public final class EarlyInit {
         let stdio: [Int32] = [stdin, out[1] >= 0 ? out[1] : 1, err[1] >= 0 ? err[1] : 2]
         let pending: Launcher.PendingInit
         do {
-            pending = try Launcher.spawnInit(cgroupDirFD: dir, stdio: stdio, tty: tty)
+            // It joins the v1 hierarchies at once, while we prepare: each v1 migration waits for
+            // an RCU grace period (cgroup_threadgroup_rwsem), which then overlaps our work.
+            let v1 = cg.directories.filter { $0.version == .v1 }.map { $0.file("tasks") }
+            pending = try Launcher.spawnInit(
+                cgroupDirFD: dir, stdio: stdio, tty: tty, execFD: execFD, joinV1TasksFiles: v1)
         } catch {
             for fd in out + err where fd >= 0 { close(fd) }
             if stdin > 2 { close(stdin) }
@@ -72,6 +87,8 @@ public final class EarlyInit {
         if stdin > 2 { close(stdin) }
         let early = EarlyInit(cgroup: cg, stdio: stdio, outRead: out[0], errRead: err[0])
         early.pending = pending
+        early.imageFD = execFD
+        handedOver = true
         return early
     }
 
@@ -89,8 +106,17 @@ public final class EarlyInit {
         return p
     }
 
+    /// Closes the image descriptor. The image is a detached mount that goes away with its last
+    /// reference, and unmounting waits for an RCU grace period: called once the workload runs, so
+    /// that wait overlaps it rather than the start (the exec'd workload no longer holds the image).
+    func releaseImage() {
+        if imageFD >= 0 { close(imageFD) }
+        imageFD = -1
+    }
+
     /// Kills and reaps the process (if not yet handed over), closes the pipes, removes the cgroup.
     public func abort() {
+        releaseImage()
         pending?.abort()
         pending = nil
         for fd in [outRead, errRead] where fd >= 0 { close(fd) }

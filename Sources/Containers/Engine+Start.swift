@@ -14,7 +14,11 @@ extension Engine {
     /// Returns the workload's exit code (Docker's: status, 128+N for signal N).
     /// - Throws: `StartError` (with 125/126/127) when it could not start; the container is left
     ///   `created` with the error recorded (or removed with `--rm`).
-    public func runForeground(_ record: ContainerRecord, early: EarlyInit? = nil) throws -> Int32 {
+    /// - Parameter configPending: the bundle's `config.json` is still to be written (`runNew`):
+    ///   it is, once the workload runs (or when its start failed and the container stays).
+    public func runForeground(_ record: ContainerRecord, early: EarlyInit? = nil, configPending: Bool = false) throws
+        -> Int32
+    {
         Trace.mark("created")
         var r = record
         let sigfd = try Monitor.signalFD()
@@ -35,11 +39,14 @@ extension Engine {
             Trace.mark("prepared")
             launched = try Launcher.launch(plan, stdio: stdio, early: early)
             Trace.mark("launched")
+            early?.releaseImage()
+            if configPending { try? writeBundleConfig(r) }
             if out[1] >= 0 {
                 close(out[1])
                 close(err[1])
             }
         } catch {
+            if configPending && !r.settings.autoRemove { try? writeBundleConfig(r) }
             failStart(r, error)
             early?.abort()
             throw error
@@ -60,22 +67,33 @@ extension Engine {
     /// `skiff run` in the foreground from a request: the container's first process is started
     /// (`EarlyInit`) before the image is resolved and the record written, so its start-up overlaps
     /// them; then as `runForeground`. A refused admission removes the container it created.
-    /// - Throws: what `create` and `runForeground` throw; nothing is left behind then.
-    public func runNew(_ request: CreateRequest) throws -> Int32 {
+    ///
+    /// Only that process enters the container, so it alone runs from a read-only image of skiff
+    /// (CVE-2019-5736, see `SelfExe`): this process need not re-execute itself first, which would
+    /// cost a second process start. When the early start is not possible (no cgroup v2, or
+    /// `SKIFF_EARLY_INIT=0`), the fork path puts a copy of this process into the container, and
+    /// `protect` must make this process itself run from the image (it re-executes and does not
+    /// return) before anything is created.
+    /// - Throws: what `create` and `runForeground` throw, `SysError` when no read-only image of
+    ///   skiff can be made; nothing is left behind then.
+    public func runNew(_ request: CreateRequest, protect: () throws -> Void) throws -> Int32 {
         var req = request
         let id = Random.hex(bytes: 32)
         req.id = id
+        let image = SelfExe.isProtected() ? -1 : try SelfExe.protectedImage(scratch: SelfExe.scratchDirectory)
         let early = EarlyInit.start(
-            id: id, cgroupParent: req.cgroupParent, tty: req.tty, interactive: req.interactive, logged: !req.autoRemove)
+            id: id, cgroupParent: req.cgroupParent, tty: req.tty, interactive: req.interactive, logged: !req.autoRemove,
+            execFD: image)
+        if early == nil { try protect() }
         let record: ContainerRecord
         do {
-            record = try create(req)
+            record = try create(req, writeConfig: false, cgroupPaths: early?.cgroup.directories.map(\.path) ?? [])
         } catch {
             early?.abort()
             throw error
         }
         removeOnRefusal = true
-        return try runForeground(record, early: early)
+        return try runForeground(record, early: early, configPending: true)
     }
 
     /// Starts a container or VM detached: forks a monitor (in its own session) that owns the
@@ -166,7 +184,7 @@ extension Engine {
     /// Everything before `fork()`: runtime directory, generated /etc files, cgroup, and the plan.
     func prepare(_ r: inout ContainerRecord, early: EarlyInit? = nil) throws -> LaunchPlan {
         // Admission first: a refused workload leaves nothing (no directory, cgroup or process).
-        try admit(&r)
+        let shared = try admit(&r) != nil
         let run = runDir(r.id)
         try StateRoot.mkdirAll(run + "/rootfs", mode: 0o755)
         let spec = r.spec
@@ -194,8 +212,12 @@ extension Engine {
             }
         }
         Trace.mark("prepare: cgroup created")
-        r.cgroupPaths = cg.directories.map(\.path)
-        try store().update(r)
+        let paths = cg.directories.map(\.path)
+        // runNew recorded its early cgroup with the record; a share changed the spec's limits.
+        if r.cgroupPaths != paths || shared {
+            r.cgroupPaths = paths
+            try store().update(r)
+        }
         Trace.mark("prepare: recorded")
         // Limits are in place before the first process joins the cgroup.
         try applyResources(spec.linux?.resources, to: cg, name: r.name)
@@ -231,8 +253,7 @@ extension Engine {
             consoleSize: consoleSize, useInit: r.settings.initProcess,
             noNewPrivileges: process.noNewPrivileges ?? false, cgroupProcs: join.procs, cgroupSelfTasks: join.selfTasks)
         if early != nil {
-            plan.spawned = true
-            plan.v1TasksPaths = cg.directories.filter { $0.version == .v1 }.map { $0.file("tasks") }
+            plan.spawned = true  // and already in its v1 cgroups (EarlyInit)
         } else if v2DirFD >= 0 {
             plan.spawned = true
             plan.cgroupDirFD = v2DirFD
@@ -299,14 +320,16 @@ extension Engine {
         var oomKilled = false
         if let cg = try? Cgroup(paths: r.cgroupPaths) { oomKilled = (cg.oomKillCount() ?? 0) > 0 }
         killAndRemoveCgroup(r)
-        releaseReservation(r.id)
         Trace.mark("finish: cgroup removed")
+        releaseReservation(r.id)
+        Trace.mark("finish: reservation released")
         // The rootfs was mounted only in the container's mount namespace, gone with its last process.
         try? Files.removeTree(runDir(r.id))
         if r.settings.autoRemove {
-            removeFiles(r)
+            try? Files.removeTree(containerDir(r.id))
             Trace.mark("finish: files removed")
             try? store().delete(r.id)
+            Trace.mark("finish: record deleted")
             return code
         }
         _ = try? store().modify(r.id) { rec in

@@ -65,6 +65,13 @@ public final class Engine {
     /// - Throws: `SkiffError` for bad flags, unknown images or a taken name; on any error nothing
     ///   is left behind.
     public func create(_ req: CreateRequest) throws -> ContainerRecord {
+        try create(req, writeConfig: true)
+    }
+
+    /// `create`, leaving the bundle's `config.json` to the caller when `writeConfig` is false
+    /// (`runNew` writes it while the workload starts, off the start's critical path), and
+    /// recording `cgroupPaths` (the cgroup `EarlyInit` already made) with the new record.
+    func create(_ req: CreateRequest, writeConfig: Bool, cgroupPaths: [String] = []) throws -> ContainerRecord {
         let id = req.id ?? Random.hex(bytes: 32)
         var settings = RunSettings()
         settings.autoRemove = req.autoRemove
@@ -108,12 +115,13 @@ public final class Engine {
         var record = ContainerRecord(
             id: id, name: name, image: imageRef, imageID: imageID, spec: spec, settings: settings,
             status: .created, created: Clock.now())
+        record.cgroupPaths = cgroupPaths
         let dir = containerDir(id)
         do {
             try StateRoot.mkdirAll(dir + "/upper", mode: 0o755)
             try StateRoot.mkdirAll(dir + "/work", mode: 0o700)
             Trace.mark("create: dirs")
-            try Files.write(dir + "/config.json", OCIJSON.encode(spec, pretty: true))
+            if writeConfig { try writeBundleConfig(record) }
             Trace.mark("create: config.json")
             try insert(&record, nameGiven: req.name != nil)
         } catch {
@@ -121,6 +129,13 @@ public final class Engine {
             throw error
         }
         return record
+    }
+
+    /// Writes the container's OCI runtime spec as `config.json` in its directory (the bundle view
+    /// of the container, for people and tools; Skiff itself reads the spec from its record).
+    /// - Throws: `SysError` naming the file.
+    func writeBundleConfig(_ r: ContainerRecord) throws {
+        try Files.write(containerDir(r.id) + "/config.json", OCIJSON.encode(r.spec, pretty: true))
     }
 
     /// Inserts a new record. A generated name can race with a parallel create: then another one

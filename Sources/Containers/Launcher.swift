@@ -149,8 +149,14 @@ enum Launcher {
 
     /// The first half of `spawn`: the process exists, in its cgroup and PID namespace, and its
     /// start-up (exec, the Swift runtime) runs while the caller prepares the plan.
+    /// - Parameter execFD: a read-only image of skiff to execute (`SelfExe.protectedImage`), or -1
+    ///   to execute `/proc/self/exe` (then this process must itself run from such an image).
+    /// - Parameter joinV1TasksFiles: v1 `tasks` files the process writes itself into as soon as it
+    ///   starts (`SpawnedInit.joinEnvironment`), before it waits for the plan.
     /// - Throws: `SysError` when clone3 fails (a kernel before 5.7, or no cgroup v2 directory).
-    static func spawnInit(cgroupDirFD: Int32, stdio: [Int32], tty: Bool) throws -> PendingInit {
+    static func spawnInit(
+        cgroupDirFD: Int32, stdio: [Int32], tty: Bool, execFD: Int32 = -1, joinV1TasksFiles: [String] = []
+    ) throws -> PendingInit {
         var sync: [Int32] = [-1, -1]
         try check(pipe2(&sync, O_CLOEXEC), "pipe2", "sync pipe")
         var planPipe: [Int32] = [-1, -1]
@@ -164,11 +170,15 @@ enum Launcher {
         let fds: [Int32] = [stdio[0], stdio[1], stdio[2], planPipe[0], sync[1], tty ? sock[1] : -1]
         var env: [String] = []
         if let epoch = Trace.epoch { env.append("SKIFF_TRACE=\(epoch)") }
+        if !joinV1TasksFiles.isEmpty {
+            env.append(SpawnedInit.joinEnvironment + "=" + joinV1TasksFiles.joined(separator: "\n"))
+        }
         let pid = withCStrings(["skiff", SpawnedInit.argument]) { argv in
             withCStrings(env) { envp in
                 fds.withUnsafeBufferPointer { f in
                     sk_spawn_in_cgroup(
-                        UInt64(SK_CLONE_NEWPID), cgroupDirFD, "/proc/self/exe", argv, envp, f.baseAddress, Int32(f.count))
+                        UInt64(SK_CLONE_NEWPID), cgroupDirFD, execFD, "/proc/self/exe", argv, envp, f.baseAddress,
+                        Int32(f.count))
                 }
             }
         }

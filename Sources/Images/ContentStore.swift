@@ -94,6 +94,20 @@ public struct ContentStore: Sendable {
         return bytes
     }
 
+    /// The blob's bytes as published, without hashing them again: for the start path, which reads
+    /// the manifest and config of an image on every `run`. A blob is only published (renamed into
+    /// place) after `write` verified its digest and size, under a root-only directory, so this
+    /// trusts the store the way containerd's content store does on read; `size`, when the caller
+    /// knows it from a descriptor, is still checked, which catches a truncated file.
+    /// - Throws: `ImageError.system` (ENOENT when absent), `.sizeMismatch` when `size` differs.
+    public func readPublished(_ digest: Digest, size: Int64? = nil) throws -> [UInt8] {
+        let bytes = try FS.readFile(path(digest))
+        if let size, Int64(bytes.count) != size {
+            throw ImageError.sizeMismatch(blob: path(digest), expected: size, actual: Int64(bytes.count))
+        }
+        return bytes
+    }
+
     /// Deletes the blob; a missing blob is not an error.
     public func remove(_ digest: Digest) throws {
         guard unlink(path(digest)) == 0 || errno == ENOENT else { throw FS.fail("unlink", path(digest)) }

@@ -77,11 +77,13 @@ public final class ImageStore {
         let id = try resolveID(reference)
         let records = try list().filter { $0.id == id }
         guard let record = records.first else { throw ImageError.noSuchImage(reference) }
+        // Both blobs were verified when they were stored; run does not hash them again.
         let manifest = try OCIJSON.decode(
-            ImageManifest.self, from: try content.read(record.manifestDigest), what: "manifest \(record.manifestDigest)"
-        )
+            ImageManifest.self, from: try content.readPublished(record.manifestDigest),
+            what: "manifest \(record.manifestDigest)")
         let configuration = try OCIJSON.decode(
-            ImageConfiguration.self, from: try content.read(id), what: "image config \(id)")
+            ImageConfiguration.self, from: try content.readPublished(id, size: manifest.config.size),
+            what: "image config \(id)")
         var dirs: [String] = []
         for layer in manifest.layers {
             let dir = root.layersDir + "/" + layer.digest.hex

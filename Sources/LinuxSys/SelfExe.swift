@@ -24,6 +24,9 @@ public enum SelfExe {
     /// keep the protection; the check itself always looks at the running binary.
     static let marker = "_SKIFF_EXE_PROTECTED"
 
+    /// The empty directory `protectedImage` uses as the overlay's second lower layer.
+    public static let scratchDirectory = "/run/skiff-exe"
+
     /// True when `/proc/self/exe` cannot be written: a sealed memfd, or a file on a read-only
     /// mount (the overlay image, or a binary installed on a read-only file system).
     public static func isProtected() -> Bool {

@@ -158,12 +158,15 @@ struct Run: ParsableCommand {
             return
         }
         try execute {
-            // A container gets a copy of skiff: it must run from the read-only image (see main.swift).
-            try SelfExe.reexecProtected(CommandLine.arguments, scratch: "/run/skiff-exe")
             try requireTerminal(tty: options.tty, interactive: options.interactive)
             let engine = global.engine()
             let request = try options.request(imageAndCommand: imageAndCommand, autoRemove: autoRemove)
-            if !detach { throw ExitCode(try engine.runNew(request)) }
+            // A container gets a copy of skiff, which must run from the read-only image (see
+            // main.swift): in the foreground only the first process, spawned from the image,
+            // unless the start falls back to forking this process (runNew calls `protect` then).
+            let protect = { try SelfExe.reexecProtected(CommandLine.arguments, scratch: SelfExe.scratchDirectory) }
+            if !detach { throw ExitCode(try engine.runNew(request, protect: protect)) }
+            try protect()
             let record = try engine.create(request)
             engine.removeOnRefusal = true
             try engine.startDetached(record)

@@ -15,14 +15,12 @@ signal(SIGPIPE, SIG_IGN)
 Trace.mark("main")
 
 // Commands that put a copy of skiff into a container run from a read-only image of the binary,
-// so /proc/PID/exe can never reach the host's file (CVE-2019-5736; see SelfExe).
-// `run --vm` never does (the VMM enters no container) and skips the re-exec; should `--vm` only be
-// an argument of a container's command, `Run` re-executes before it creates anything.
+// so /proc/PID/exe can never reach the host's file (CVE-2019-5736; see SelfExe). `run` decides in
+// `Run`: a foreground container run spawns only its first process from the image, `-d` and the
+// fork path re-execute there, and `run --vm` never does (the VMM enters no container).
 let leadingArguments = GlobalOptions.hoistLeading(Array(CommandLine.arguments.dropFirst()))
-if let verb = leadingArguments.first, ["run", "start", "exec"].contains(verb),
-    !(verb == "run" && leadingArguments.contains("--vm"))
-{
-    do { try SelfExe.reexecProtected(CommandLine.arguments, scratch: "/run/skiff-exe") } catch {
+if let verb = leadingArguments.first, ["start", "exec"].contains(verb) {
+    do { try SelfExe.reexecProtected(CommandLine.arguments, scratch: SelfExe.scratchDirectory) } catch {
         printError("skiff: cannot protect its own binary before entering a container: \(error)")
         exit(125)
     }

@@ -108,10 +108,12 @@ long sk_getrandom(void *buf, unsigned long len);
    (clone3(CLONE_INTO_CGROUP | flags), Linux 5.7, e.g. flags CLONE_NEWPID to make it PID 1 of a new
    PID namespace; no cgroup.procs migration, so no wait for the
    migration lock's RCU grace period). The child, a copy of the caller, runs only the C code of
-   this function: it places fds[i] at descriptor i for i < nfds, closes the rest and execve()s.
+   this function: it places fds[i] at descriptor i for i < nfds, closes the rest and execve()s
+   `path`, or, when exec_fd >= 0, execveat()s that descriptor (AT_EMPTY_PATH; e.g. the read-only
+   image of skiff, see SelfExe) and ignores `path`.
    Returns the child's pid, or -1 with errno (ENOSYS/EINVAL when clone3 or CLONE_INTO_CGROUP is
    missing: use fork). The child exits 127 if execve fails. */
-int sk_spawn_in_cgroup(unsigned long long flags, int cgroup_fd, const char *path, char *const argv[], char *const envp[], const int *fds, int nfds);
+int sk_spawn_in_cgroup(unsigned long long flags, int cgroup_fd, int exec_fd, const char *path, char *const argv[], char *const envp[], const int *fds, int nfds);
 
 /* Number of threads of the calling process (from /proc/self/status), -1 on error. */
 int sk_thread_count(void);
