@@ -269,6 +269,9 @@ unsigned long sk_makedev(unsigned int major, unsigned int minor) { return (unsig
 int sk_lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags) {
     return lsetxattr(path, name, value, size, flags);
 }
+long sk_lgetxattr(const char *path, const char *name, void *value, size_t size) {
+    return (long)lgetxattr(path, name, value, size);
+}
 int sk_fsetxattr(int fd, const char *name, const void *value, size_t size, int flags) {
     return fsetxattr(fd, name, value, size, flags);
 }

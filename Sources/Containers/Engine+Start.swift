@@ -1,6 +1,7 @@
 import Allocator
 import CSkiff
 import Cgroups
+import Images
 import LinuxSys
 import OCI
 import Store
@@ -244,8 +245,16 @@ extension Engine {
             var cols: UInt16 = 0
             if sk_get_winsize(0, &rows, &cols) == 0 { consoleSize = LaunchPlan.Size(rows: rows, cols: cols) }
         }
+        var lowerdirs = Array(r.settings.layers.reversed())
+        // The mount targets the image lacks come from its shared init layer, not from each
+        // container's upper directory; without one, the first process creates them there.
+        if r.settings.rootfsPath == nil, !lowerdirs.isEmpty,
+            let initLayer = try? InitLayer.ensure(layers: lowerdirs, layersDir: root.layersDir)
+        {
+            lowerdirs.insert(initLayer, at: 0)
+        }
         var plan = LaunchPlan(
-            id: r.id, rootfsMountPoint: run + "/rootfs", lowerdirs: r.settings.layers.reversed(),
+            id: r.id, rootfsMountPoint: run + "/rootfs", lowerdirs: lowerdirs,
             upperdir: dir + "/upper", workdir: dir + "/work", bindRootfs: r.settings.rootfsPath,
             readonlyRoot: spec.root?.readonly ?? false, unshareFlags: flags, bringUpLoopback: ownNet,
             hostname: hostname, mounts: spec.mounts ?? [], args: process.args, env: process.env ?? [],
@@ -319,15 +328,23 @@ extension Engine {
         // Docker's OOMKilled: the OOM killer killed a process of the container (PID 1 or another).
         var oomKilled = false
         if let cg = try? Cgroup(paths: r.cgroupPaths) { oomKilled = (cg.oomKillCount() ?? 0) > 0 }
-        killAndRemoveCgroup(r)
-        Trace.mark("finish: cgroup removed")
-        releaseReservation(r.id)
-        Trace.mark("finish: reservation released")
-        // The rootfs was mounted only in the container's mount namespace, gone with its last process.
-        try? Files.removeTree(runDir(r.id))
+        // The rootfs was mounted only in the container's mount namespace, gone with its last
+        // process. Removing the files (and with --rm the upper and work directories) is the
+        // kernel's work on another file system than the cgroups': one thread each.
+        let run = runDir(r.id)
+        let files = r.settings.autoRemove ? containerDir(r.id) : nil
+        concurrently(
+            {
+                try? Files.removeTree(run)
+                if let files { try? Files.removeTree(files) }
+            },
+            {
+                killAndRemoveCgroup(r)
+                Trace.mark("finish: cgroup removed")
+                releaseReservation(r.id)
+            })
+        Trace.mark("finish: files removed")
         if r.settings.autoRemove {
-            try? Files.removeTree(containerDir(r.id))
-            Trace.mark("finish: files removed")
             try? store().delete(r.id)
             Trace.mark("finish: record deleted")
             return code

@@ -146,27 +146,3 @@ final class SignalWaiter: @unchecked Sendable {
         }
     }
 }
-
-/// Starts a pthread running `body` (which owns what it captures until it returns).
-/// - Returns: the thread, or nil when `pthread_create` failed.
-func startThread(_ body: @escaping () -> Void) -> pthread_t? {
-    let context = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
-    var thread = pthread_t()
-    let rc = pthread_create(
-        &thread, nil,
-        { raw in
-            guard let raw else { return nil }
-            Unmanaged<ThreadBody>.fromOpaque(raw).takeRetainedValue().run()
-            return nil
-        }, context)
-    if rc != 0 {
-        Unmanaged<ThreadBody>.fromOpaque(context).release()
-        return nil
-    }
-    return thread
-}
-
-private final class ThreadBody {
-    let run: () -> Void
-    init(_ run: @escaping () -> Void) { self.run = run }
-}

@@ -91,8 +91,9 @@ int sk_reset_signals(void);
 /* statfs f_flags for remounts (ST_* / MS_* compatible). */
 long sk_statfs_flags(const char *path);
 
-/* lsetxattr(2), fsetxattr(2) (<sys/xattr.h> is not in Swift's Glibc module). */
+/* lsetxattr(2), fsetxattr(2), lgetxattr(2) (<sys/xattr.h> is not in Swift's Glibc module). */
 int sk_lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags);
+long sk_lgetxattr(const char *path, const char *name, void *value, size_t size);
 int sk_fsetxattr(int fd, const char *name, const void *value, size_t size, int flags);
 
 /* pipe2(2) (glibc: _GNU_SOURCE) and makedev(3). */
