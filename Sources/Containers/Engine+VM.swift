@@ -242,16 +242,31 @@ extension Engine {
             failStart(r, error)
             throw SkiffError("\(error)")
         }
-        VMMachine.blockStopSignals()
-        // The VMM is both the workload and its monitor.
+        VMMachine.blockStopSignals()  // before any thread exists: all of them inherit the mask
+        // The VMM is both the workload and its monitor. The record says so from a second thread
+        // while the guest already starts (the state database is not used by this one meanwhile);
+        // `ready` follows the record, and the exit is recorded only after both.
         let me = getpid()
-        try? markRunning(&r, Launched(pid: me, startTime: Processes.startTime(me) ?? 0, ttyMaster: nil))
-        ready()
-        Trace.mark("vmm: recorded running")
-        // Start-up code (CLI, database, JSON, loaders) is not needed while the guest runs; a second
-        // in, once the vCPU loop and devices have faulted in what they use, give it back.
-        ResidentCode.dropLater(after: 1)
-        let outcome = machine.run(input: input)
+        let launched = Launched(pid: me, startTime: Processes.startTime(me) ?? 0, ttyMaster: nil)
+        let record = RecordBox(r)
+        let outcome = withoutActuallyEscaping(ready) { ready in
+            let recorder = startThread {
+                try? self.markRunning(&record.value, launched)
+                ready()
+                Trace.mark("vmm: recorded running")
+            }
+            // Start-up code (CLI, database, JSON, loaders) is not needed while the guest runs; a
+            // second in, once the vCPU loop and devices have faulted in what they use, give it back.
+            ResidentCode.dropLater(after: 1)
+            if recorder == nil {
+                try? markRunning(&record.value, launched)
+                ready()
+            }
+            let outcome = machine.run(input: input)
+            if let recorder { pthread_join(recorder, nil) }
+            return outcome
+        }
+        r = record.value
         finishVM(r, outcome)
         return outcome
     }
@@ -301,4 +316,10 @@ extension Engine {
             rec.error = outcome.error
         }
     }
+}
+
+/// A record shared with the thread that writes it (joined before it is read again).
+private final class RecordBox: @unchecked Sendable {
+    var value: ContainerRecord
+    init(_ value: ContainerRecord) { self.value = value }
 }
