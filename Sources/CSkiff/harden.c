@@ -14,23 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* linux/mount.h, spelled out: including it next to glibc's <sys/mount.h> clashes on older glibc. */
-#ifndef SYS_fsopen
-#define SYS_fsopen 430
-#endif
-#ifndef SYS_fsconfig
-#define SYS_fsconfig 431
-#endif
-#ifndef SYS_fsmount
-#define SYS_fsmount 432
-#endif
-#define SK_FSOPEN_CLOEXEC 0x1
-#define SK_FSCONFIG_SET_STRING 1
-#define SK_FSCONFIG_CMD_CREATE 6
-#define SK_FSMOUNT_CLOEXEC 0x1
-#define SK_MOUNT_ATTR_RDONLY 0x1
-#define SK_MOUNT_ATTR_NOSUID 0x2
-#define SK_MOUNT_ATTR_NODEV 0x4
+#include "mountdefs.h"
 
 /* overlayfs lowerdir syntax: ':' separates layers, so ':' and '\' in a path are escaped. */
 static int append_escaped(char *out, size_t cap, size_t *len, const char *s) {

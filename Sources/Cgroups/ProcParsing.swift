@@ -1,3 +1,5 @@
+import LinuxSys
+
 /// One line of `/proc/<pid>/mountinfo` (`Documentation/filesystems/proc.rst`, section 3.5):
 /// `36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue`.
 struct MountinfoEntry: Equatable, Sendable {
@@ -31,28 +33,8 @@ struct MountinfoEntry: Equatable, Sendable {
         return entries
     }
 
-    /// Undoes the octal escapes the kernel writes for space, tab, newline and backslash
-    /// (`\040`, `\011`, `\012`, `\134`; `fs/proc_namespace.c` `mangle`).
-    static func unescape(_ s: String) -> String {
-        guard s.contains("\\") else { return s }
-        var out: [UInt8] = []
-        let b = Array(s.utf8)
-        var i = 0
-        while i < b.count {
-            if b[i] == UInt8(ascii: "\\"), i + 3 < b.count {
-                let digits = b[(i + 1)...(i + 3)]
-                if digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "7") }) {
-                    let v = digits.reduce(0) { $0 * 8 + Int($1 - UInt8(ascii: "0")) }
-                    out.append(UInt8(truncatingIfNeeded: v))
-                    i += 4
-                    continue
-                }
-            }
-            out.append(b[i])
-            i += 1
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    /// Undoes mountinfo's octal escapes (see `Mountinfo.unescape`).
+    static func unescape(_ s: String) -> String { Mountinfo.unescape(s) }
 }
 
 /// One line of `/proc/<pid>/cgroup`: `hierarchy-ID:controller-list:cgroup-path`

@@ -13,6 +13,7 @@
 #include <sys/ioctl.h>
 
 #include "skharden.h"
+#include "skmount.h"
 
 /* Namespace flags from <sched.h> (_GNU_SOURCE only). Values: linux/sched.h. */
 extern const int SK_CLONE_NEWNS;
