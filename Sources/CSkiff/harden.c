@@ -105,9 +105,11 @@ long sk_fstatvfs_flags(int fd) {
     return (long)st.f_flag;
 }
 
-int sk_setrlimit(int resource, uint64_t soft, uint64_t hard) {
+int sk_setrlimit(int resource, uint64_t soft, uint64_t hard) { return sk_prlimit(0, resource, soft, hard); }
+
+int sk_prlimit(int pid, int resource, uint64_t soft, uint64_t hard) {
     struct rlimit rl;
     rl.rlim_cur = soft == UINT64_MAX ? RLIM_INFINITY : (rlim_t)soft;
     rl.rlim_max = hard == UINT64_MAX ? RLIM_INFINITY : (rlim_t)hard;
-    return setrlimit((__rlimit_resource_t)resource, &rl);
+    return prlimit((pid_t)pid, (__rlimit_resource_t)resource, &rl, NULL);
 }

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <net/if.h>
 #include <sched.h>
 #include <stdio.h>
@@ -285,16 +286,32 @@ unsigned int sk_minor(unsigned long dev) { return minor(dev); }
 #define SYS_clone3 435
 #endif
 
-int sk_spawn_in_cgroup(unsigned long long flags, int cgroup_fd, int exec_fd, const char *path, char *const argv[], char *const envp[], const int *fds, int nfds) {
+int sk_spawn_in_cgroup(unsigned long long flags, int cgroup_fd, int exec_fd, int gate_fd, const char *path, char *const argv[], char *const envp[], const int *fds, int nfds) {
     struct clone_args args;
     memset(&args, 0, sizeof args);
-    args.flags = CLONE_INTO_CGROUP | flags;
+    args.flags = flags;
+    if (cgroup_fd >= 0) {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = (uint64_t)cgroup_fd;
+    }
     args.exit_signal = SIGCHLD;
-    args.cgroup = (uint64_t)cgroup_fd;
     long pid = syscall(SYS_clone3, &args, sizeof args);
     if (pid != 0) return (int)pid;
-    /* Child: raw system calls only, then execve (no libc state is relied on). First move every
-       source above the targets, so placing one cannot clobber another. */
+    /* Child: raw system calls only, then execve (no libc state is relied on). */
+    if (gate_fd >= 0) {
+        char go = 0;
+        long n;
+        do {
+            n = syscall(SYS_read, gate_fd, &go, 1);
+        } while (n < 0 && errno == EINTR);
+        if (n != 1 || go != 'G') _exit(125);
+    }
+    if (flags & CLONE_NEWUSER) {
+        if (syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setgroups, 0, NULL) < 0 ||
+            syscall(SYS_setresuid, 0, 0, 0) < 0)
+            _exit(125);
+    }
+    /* First move every source above the targets, so placing one cannot clobber another. */
     int moved[16];
     if (nfds > 16) _exit(127);
     for (int i = 0; i < nfds; i++) {
@@ -315,6 +332,12 @@ int sk_spawn_in_cgroup(unsigned long long flags, int cgroup_fd, int exec_fd, con
         syscall(SYS_execve, path, argv, envp);
     }
     _exit(127);
+}
+
+int sk_become_ns_root(void) {
+    if (setresgid(0, 0, 0) < 0) return -1;
+    if (setgroups(0, NULL) < 0) return -1;
+    return setresuid(0, 0, 0);
 }
 
 int sk_ptrace_detach(int pid, int sig) {

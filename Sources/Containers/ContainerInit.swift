@@ -46,8 +46,10 @@ enum ContainerInit {
         // Not dumpable while a copy of skiff: nothing in the container may open /proc/PID/exe or
         // /proc/PID/fd of this process (CVE-2019-5736); execve of the workload resets it.
         _ = sk_set_dumpable(0)
-        // Through the host's /proc, before anything of the container's is mounted.
-        try ProcessLimits.setOOMScoreAdj(plan.oomScoreAdj)
+        // Through the host's /proc, before anything of the container's is mounted (in a user
+        // namespace the host side has set it, and the rlimits: see UserNamespaceHost).
+        let inUserNamespace = plan.userNamespace != nil
+        if !inUserNamespace { try ProcessLimits.setOOMScoreAdj(plan.oomScoreAdj) }
         if plan.spawned {
             // Born in the v2 cgroup; into the v1 hierarchies by a self-move (see CgroupJoin).
             for path in plan.v1TasksPaths { try Files.writeExisting(path, "0") }
@@ -81,7 +83,7 @@ enum ContainerInit {
             try apply(m, in: root)
         }
         if plan.mounts.contains(where: { $0.destination == "/dev" && $0.type == "tmpfs" }) {
-            try populateDev(root)
+            try populateDev(root, bindHostNodes: inUserNamespace)
         }
         Trace.mark("child: mounts done")
         var ttySlave: Int32 = -1
@@ -100,7 +102,10 @@ enum ContainerInit {
         // Docker creates the working directory, even on a read-only root: before the remount.
         let cwdFD = try workingDirectory(plan.cwd, root: newRoot, create: true)
         if plan.readonlyRoot {
-            try check(mount(nil, "/", nil, UInt(MS_BIND | MS_REMOUNT | MS_RDONLY), nil), "mount", "/ (read-only)")
+            // Keeping nosuid/nodev/noexec: in a user namespace the kernel locks them on the root.
+            let keep = UInt(max(0, sk_statfs_flags("/"))) & UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC)
+            try check(
+                mount(nil, "/", nil, UInt(MS_BIND | MS_REMOUNT | MS_RDONLY) | keep, nil), "mount", "/ (read-only)")
         }
 
         Trace.mark("child: paths protected")
@@ -133,7 +138,7 @@ enum ContainerInit {
         }
         try check(sk_unshare(SK_CLONE_NEWCGROUP), "unshare", "CLONE_NEWCGROUP")
         Trace.mark("child released")
-        try ProcessLimits.setRlimits(plan.rlimits)
+        if !inUserNamespace { try ProcessLimits.setRlimits(plan.rlimits) }
 
         // The user, the capability sets and no_new_privs (and seccomp when no_new_privs is off).
         let security =
@@ -171,8 +176,18 @@ enum ContainerInit {
         }
     }
 
-    /// Mounts the overlay (or the `--rootfs` bind) on the rootfs mount point.
+    /// Mounts the overlay (or the `--rootfs` bind) on the rootfs mount point. In a user namespace
+    /// the host side has mounted the idmapped overlay there (`UserNamespaceHost`); our copy of it
+    /// is locked, which `pivot_root` refuses (EINVAL), so it is bound onto itself: the new mount
+    /// is ours, and keeps the locked flags (nodev).
     private static func mountRootfs(_ plan: LaunchPlan) throws {
+        if plan.userNamespace != nil {
+            try check(
+                mount(plan.rootfsMountPoint, plan.rootfsMountPoint, nil, UInt(MS_BIND | MS_REC), nil), "mount",
+                "bind \(plan.rootfsMountPoint) onto itself",
+                hint: "the runtime directory must be searchable by the container's root (mode 0711 or wider)")
+            return
+        }
         if let dir = plan.bindRootfs {
             try check(mount(dir, plan.rootfsMountPoint, nil, UInt(MS_BIND | MS_REC), nil), "mount", "rootfs \(dir)")
             return
@@ -225,13 +240,20 @@ enum ContainerInit {
 
     /// The device nodes and links every container gets in its `/dev` tmpfs (runtime-spec
     /// config-linux.md#default-devices, plus Docker's `/dev/fd` links).
-    private static func populateDev(_ root: InRoot) throws {
+    /// - Parameter bindHostNodes: bind the host's nodes onto empty files instead of `mknod` (in a
+    ///   user namespace `mknod` is refused, and nodes on a tmpfs it mounted would not open), as
+    ///   runc does for rootless containers; each host node is checked to be the device it names.
+    private static func populateDev(_ root: InRoot, bindHostNodes: Bool) throws {
         let dev = try root.open("/dev", flags: O_PATH | O_DIRECTORY)
         defer { close(dev) }
         let nodes: [(String, UInt32, UInt32)] = [
             ("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0),
         ]
         for (name, major, minor) in nodes {
+            if bindHostNodes {
+                try bindHostNode(name, major: major, minor: minor, into: dev)
+                continue
+            }
             if mknodat(dev, name, S_IFCHR | 0o666, makedev(major, minor)) != 0 && errno != EEXIST {
                 throw SysError("mknod", "/dev/\(name)")
             }
@@ -244,6 +266,22 @@ enum ContainerInit {
         for (name, target) in links {
             if symlinkat(target, dev, name) != 0 && errno != EEXIST { throw SysError("symlink", "/dev/\(name)") }
         }
+    }
+
+    /// Binds the host's `/dev/NAME` (still reachable: this runs before `pivot_root`) onto an empty
+    /// file `NAME` in the container's /dev.
+    private static func bindHostNode(_ name: String, major: UInt32, minor: UInt32, into dev: Int32) throws {
+        let host = open("/dev/" + name, O_PATH | O_NOFOLLOW | O_CLOEXEC)
+        try check(host, "open", "/dev/\(name) (host)")
+        defer { close(host) }
+        try requireCharDevice(host, major: major, minor: minor, path: "/dev/\(name) (host)")
+        let file = openat(dev, name, O_CREAT | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, 0o666)
+        try check(file, "create", "/dev/\(name)")
+        close(file)
+        let target = openat(dev, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)
+        try check(target, "open", "/dev/\(name)")
+        defer { close(target) }
+        try check(mount(procFD(host), procFD(target), nil, UInt(MS_BIND), nil), "mount", "bind host /dev/\(name)")
     }
 
     /// Opens a pty from the container's own devpts instance, hands the master to the monitor over
@@ -340,6 +378,8 @@ public enum SpawnedInit {
         "effective":["CAP_CHOWN"],"inheritable":[],"permitted":["CAP_CHOWN"]},"lastCap":40,
         "noNewPrivileges":true,"seccomp":{"flags":0,"instructions":"0600000000000000"}},
         "spawned":true,"sysctls":{"net.ipv4.ip_forward":"0"},"tty":false,"consoleSize":{"rows":1,"cols":1},
-        "unshareFlags":0,"upperdir":"/u","useInit":false,"user":"0","oomScoreAdj":0,"v1TasksPaths":["/t"],"workdir":"/w"}
+        "unshareFlags":0,"upperdir":"/u","useInit":false,"user":"0","oomScoreAdj":0,"v1TasksPaths":["/t"],"workdir":"/w",
+        "userNamespace":{"uidMappings":[{"containerID":0,"hostID":1,"size":1}],"gidMappings":[{"containerID":0,
+        "hostID":1,"size":1}],"cgroupProcsPaths":["/c"]}}
         """#
 }

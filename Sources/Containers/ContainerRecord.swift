@@ -40,6 +40,9 @@ public struct RunSettings: Codable, Sendable {
     /// best-effort for that resource (no reservation).
     public var cpuRatio: Double?
     public var memoryRatio: Double?
+    /// `--userns=auto`: the block of host ids the container's user namespace maps (held in the
+    /// `userns_blocks` table while the record exists); nil shares the host's ids.
+    public var userNamespace: UserNamespaceSettings?
     public init() {}
 }
 

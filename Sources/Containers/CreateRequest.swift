@@ -47,6 +47,8 @@ public struct CreateRequest: Sendable {
     public var privileged = false
     /// `--security-opt`: `no-new-privileges[=true|false]`, `seccomp=PROFILE.json|unconfined`.
     public var securityOpts: [String] = []
+    /// `--userns`: `host` (or nil) or `auto[:size=N]` (see `UserNamespaceMode`).
+    public var userns: String?
 
     public init() {}
 }

@@ -53,6 +53,14 @@ extension Engine {
         _ = sk_set_dumpable(0)
         var nsFlags = SK_CLONE_NEWNS | SK_CLONE_NEWUTS | SK_CLONE_NEWIPC | SK_CLONE_NEWPID | SK_CLONE_NEWCGROUP
         if r.settings.network != "host" { nsFlags |= SK_CLONE_NEWNET }
+        let inUserNamespace = r.settings.userNamespace != nil
+        if inUserNamespace {
+            // setns joins the user namespace first; from then on this process is privileged only
+            // inside it, so what needs the host's root happens now, inherited by the child.
+            nsFlags |= SK_CLONE_NEWUSER
+            try ProcessLimits.setRlimits(process?.rlimits ?? [])
+            try ProcessLimits.setOOMScoreAdj(ProcessLimits.oomScoreAdj(process?.oomScoreAdj))
+        }
         try check(sk_setns(pidfd, nsFlags), "setns", "container \(r.name) (pid \(pid))")
         close(pidfd)
 
@@ -74,7 +82,7 @@ extension Engine {
             close(sync[0])
             execChild(
                 req.command, env: env, cwd: cwd, user: user, join: join, tty: slave, stdin: stdinFD, sync: sync[1],
-                security: security, process: process)
+                security: security, process: inUserNamespace ? nil : process, userNamespace: inUserNamespace)
         }
         close(sync[1])
         join.close()
@@ -92,9 +100,14 @@ extension Engine {
     }
 
     /// The exec'd process, already in the container's namespaces. Never returns.
+    /// - Parameters:
+    ///   - process: the spec's process, whose rlimits and oom_score_adj are applied here (nil when
+    ///     the caller has applied them).
+    ///   - userNamespace: the container has its own user namespace: become its root first (the
+    ///     host ids kept across setns are not mapped in it).
     private func execChild(
         _ args: [String], env: [String], cwd: String, user: String?, join: CgroupJoin, tty: Int32, stdin: Int32, sync: Int32,
-        security: ProcessSecurity, process: Spec.Process?
+        security: ProcessSecurity, process: Spec.Process?, userNamespace: Bool
     ) -> Never {
         func fail(_ e: Error) -> Never {
             let errno_ = (e as? SysError)?.errno ?? 0
@@ -104,6 +117,9 @@ extension Engine {
         do {
             for fd in join.selfTasks { try Files.write(fd: fd, Array("0".utf8), path: "cgroup tasks") }
             for fd in join.procs { try Files.write(fd: fd, Array("0".utf8), path: "cgroup.procs") }
+            if userNamespace {
+                try check(sk_become_ns_root(), "setresuid", "0 in the container's user namespace")
+            }
             _ = setsid()
             if tty >= 0 {
                 for t in Int32(0)...2 { try check(dup2(tty, t), "dup2", "tty") }

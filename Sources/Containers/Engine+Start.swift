@@ -81,10 +81,17 @@ extension Engine {
         var req = request
         let id = Random.hex(bytes: 32)
         req.id = id
-        let image = SelfExe.isProtected() ? -1 : try SelfExe.protectedImage(scratch: SelfExe.scratchDirectory)
-        let early = EarlyInit.start(
-            id: id, cgroupParent: req.cgroupParent, tty: req.tty, interactive: req.interactive, logged: !req.autoRemove,
-            execFD: image)
+        // A container in its own user namespace starts through Launcher.spawn: its first process
+        // must wait for its id maps before execve, and those exist only once the record does.
+        let early: EarlyInit?
+        if try UserNamespaceMode.parse(req.userns) != .host {
+            early = nil
+        } else {
+            let image = SelfExe.isProtected() ? -1 : try SelfExe.protectedImage(scratch: SelfExe.scratchDirectory)
+            early = EarlyInit.start(
+                id: id, cgroupParent: req.cgroupParent, tty: req.tty, interactive: req.interactive,
+                logged: !req.autoRemove, execFD: image)
+        }
         if early == nil { try protect() }
         let record: ContainerRecord
         do {
@@ -227,11 +234,13 @@ extension Engine {
         // wait but pays a second process start and the plan's decoding, and measured no faster on
         // average (27.4 ± 1.9 ms against fork's 26.3 ± 5.4 ms, BENCHMARKS.md), so fork + CgroupJoin
         // stays the default.
+        // A container in its own user namespace is always spawned (see UserNamespaceHost).
+        let userns = r.settings.userNamespace
         var v2DirFD: Int32 = -1
-        if let v2 = cg.unified, getenv("SKIFF_SPAWN").map({ String(cString: $0) }) == "1" {
+        if let v2 = cg.unified, userns != nil || getenv("SKIFF_SPAWN").map({ String(cString: $0) }) == "1" {
             v2DirFD = open(v2.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         }
-        let join = v2DirFD >= 0 || early != nil ? CgroupJoin() : try CgroupJoin.open(cg)
+        let join = v2DirFD >= 0 || early != nil || userns != nil ? CgroupJoin() : try CgroupJoin.open(cg)
 
         // CLONE_NEWCGROUP comes later, once the child is in its cgroup (see ContainerInit).
         var flags = SK_CLONE_NEWNS | SK_CLONE_NEWUTS | SK_CLONE_NEWIPC
@@ -263,6 +272,14 @@ extension Engine {
             noNewPrivileges: process.noNewPrivileges ?? false, cgroupProcs: join.procs, cgroupSelfTasks: join.selfTasks)
         if early != nil {
             plan.spawned = true  // and already in its v1 cgroups (EarlyInit)
+        } else if let userns {
+            plan.spawned = true
+            plan.cgroupDirFD = v2DirFD
+            // Born in the v2 cgroup (when there is one); the host side moves it into the others.
+            let others = cg.directories.filter { v2DirFD < 0 || $0.version == .v1 }
+            plan.userNamespace = LaunchPlan.UserNamespace(
+                uidMappings: userns.uidMappings, gidMappings: userns.gidMappings,
+                cgroupProcsPaths: others.map { $0.file("cgroup.procs") })
         } else if v2DirFD >= 0 {
             plan.spawned = true
             plan.cgroupDirFD = v2DirFD
@@ -297,7 +314,7 @@ extension Engine {
     func failStart(_ r: ContainerRecord, _ error: Error) {
         killAndRemoveCgroup(r)
         releaseReservation(r.id)
-        try? Files.removeTree(runDir(r.id))
+        removeRunDir(r)
         // `skiff run` refused by the allocator: the container it just created never ran; remove it
         // so the refusal leaves nothing behind (a `skiff start` keeps its container).
         if removeOnRefusal, error is AllocatorError, r.startedAt == nil {
@@ -329,13 +346,13 @@ extension Engine {
         var oomKilled = false
         if let cg = try? Cgroup(paths: r.cgroupPaths) { oomKilled = (cg.oomKillCount() ?? 0) > 0 }
         // The rootfs was mounted only in the container's mount namespace, gone with its last
-        // process. Removing the files (and with --rm the upper and work directories) is the
-        // kernel's work on another file system than the cgroups': one thread each.
-        let run = runDir(r.id)
+        // process (in a user namespace, see removeRunDir). Removing the files (and with --rm the
+        // upper and work directories) is the kernel's work on another file system than the
+        // cgroups': one thread each.
         let files = r.settings.autoRemove ? containerDir(r.id) : nil
         concurrently(
             {
-                try? Files.removeTree(run)
+                self.removeRunDir(r)
                 if let files { try? Files.removeTree(files) }
             },
             {
@@ -362,7 +379,7 @@ extension Engine {
 
     /// Removes the container's directories (upperdir, workdir, log, runtime files).
     func removeFiles(_ r: ContainerRecord) {
-        try? Files.removeTree(runDir(r.id))
+        removeRunDir(r)
         try? Files.removeTree(containerDir(r.id))
     }
 }

@@ -84,6 +84,10 @@ public final class Engine {
         settings.initProcess = req.initProcess
         settings.cgroupParent = req.cgroupParent
         (settings.cpuRatio, settings.memoryRatio) = try req.resources.ratios()
+        let userns = try UserNamespaceMode.parse(req.userns)
+        try userns.checkCombination(req)
+        // Read before anything is made: a missing or wrong /etc/subuid leaves nothing behind.
+        let idSource = try userns.idSource()
         var imageConfig: ImageRuntimeConfig?
         var imageRef: String
         var imageID = ""
@@ -117,14 +121,22 @@ public final class Engine {
             status: .created, created: Clock.now())
         record.cgroupPaths = cgroupPaths
         let dir = containerDir(id)
+        var inserted = false
         do {
             try StateRoot.mkdirAll(dir + "/upper", mode: 0o755)
             try StateRoot.mkdirAll(dir + "/work", mode: 0o700)
             Trace.mark("create: dirs")
+            try insert(&record, nameGiven: req.name != nil, ids: idSource)
+            inserted = true
+            if let ns = record.settings.userNamespace {
+                try UserNamespaceHost.giveUpper(
+                    dir + "/upper", work: dir + "/work", to: ns, imageRoot: settings.layers.last)
+            }
+            // After the insert: the id maps of a user namespace are chosen there.
             if writeConfig { try writeBundleConfig(record) }
             Trace.mark("create: config.json")
-            try insert(&record, nameGiven: req.name != nil)
         } catch {
+            if inserted { try? store().delete(id) }
             try? Files.removeTree(dir)
             throw error
         }
@@ -139,12 +151,29 @@ public final class Engine {
     }
 
     /// Inserts a new record. A generated name can race with a parallel create: then another one
-    /// is drawn (up to 10 times); a name the user gave is reported as taken.
-    func insert(_ record: inout ContainerRecord, nameGiven: Bool) throws {
+    /// is drawn (up to 10 times); a name the user gave is reported as taken. With `ids` the
+    /// container gets the lowest free block of subordinate ids in the same transaction, so
+    /// parallel creates never share one.
+    func insert(_ record: inout ContainerRecord, nameGiven: Bool, ids: UserNamespaceMode.IDSource? = nil) throws {
         var attempts = 0
         while true {
             do {
-                try store().insert(record)
+                if let ids {
+                    let s = try store()
+                    let blocks = try IDBlockStore(db: s.db)
+                    try s.db.transaction {
+                        let block = try blocks.allocate(size: ids.size, uids: ids.uids, gids: ids.gids)
+                        var r = record
+                        r.settings.userNamespace = block
+                        r.spec.linux?.uidMappings = block.uidMappings
+                        r.spec.linux?.gidMappings = block.gidMappings
+                        try s.insert(r)
+                        try blocks.record(r.id, block)
+                        record = r
+                    }
+                } else {
+                    try store().insert(record)
+                }
                 return
             } catch let e as NameInUse {
                 attempts += 1
@@ -207,7 +236,7 @@ public final class Engine {
         let oomKilled = ((try? Cgroup(paths: r.cgroupPaths))?.oomKillCount() ?? 0) > 0
         killAndRemoveCgroup(r)
         releaseReservation(r.id)
-        try? Files.removeTree(runDir(r.id))
+        removeRunDir(r)
         if r.settings.autoRemove {
             // Its --rm would have removed it; do what the monitor could not.
             removeFiles(r)
@@ -228,6 +257,17 @@ public final class Engine {
             rec.cgroupPaths = []
         }
         return updated ?? r
+    }
+
+    /// Removes the container's runtime directory. A container in its own user namespace had its
+    /// root filesystem mounted there on the host while it started (`UserNamespaceHost`); if its
+    /// monitor died before detaching it, that mount is detached first.
+    func removeRunDir(_ r: ContainerRecord) {
+        let dir = runDir(r.id)
+        if r.settings.userNamespace != nil {
+            for point in Mountinfo.mountPoints(under: dir) { MountAPI.detach(point) }
+        }
+        try? Files.removeTree(dir)
     }
 
     /// Kills every process left in the container's cgroup and removes the cgroup directories.

@@ -57,6 +57,21 @@ struct LaunchPlan: Codable {
     /// files, and there is no gate.
     var spawned = false
     var v1TasksPaths: [String] = []
-    /// The workload's cgroup v2 directory (O_RDONLY|O_DIRECTORY) for `clone3`; monitor side only.
+    /// The workload's cgroup v2 directory (O_RDONLY|O_DIRECTORY) for `clone3`; monitor side only
+    /// (-1: the child is born in the monitor's cgroups and `userNamespace` lists every hierarchy).
     var cgroupDirFD: Int32 = -1
+    /// Set for a container in its own user namespace (`--userns=auto`; always `spawned`).
+    var userNamespace: UserNamespace?
+
+    /// What the host side does for a child in its own user namespace before it may `execve`
+    /// (see `UserNamespaceHost`): the child is root only inside its namespace, so it can no
+    /// longer open the host's cgroup files, raise its limits or mount its idmapped root.
+    struct UserNamespace: Codable {
+        /// `linux.uidMappings` and `linux.gidMappings`, written to /proc/PID/uid_map and gid_map.
+        var uidMappings: [Spec.IDMapping]
+        var gidMappings: [Spec.IDMapping]
+        /// `cgroup.procs` files the host side writes the child's PID to: the v1 hierarchies (the
+        /// child is born in the v2 one), or every hierarchy when `cgroupDirFD` is -1.
+        var cgroupProcsPaths: [String]
+    }
 }

@@ -122,9 +122,13 @@ enum Launcher {
     /// happens, so nothing waits for the migration lock's RCU grace period. The plan travels as
     /// JSON on descriptor 3; the child reports on 4 and hands a pty master back on 5, as the
     /// forked child does.
+    /// A container in its own user namespace (`plan.userNamespace`) is started the same way, with
+    /// CLONE_NEWUSER too, and waits before its `execve` until `UserNamespaceHost` has written its
+    /// id maps.
     static func spawn(_ plan: LaunchPlan, stdio: [Int32]) throws -> Launched {
-        defer { close(plan.cgroupDirFD) }
-        let pending = try spawnInit(cgroupDirFD: plan.cgroupDirFD, stdio: stdio, tty: plan.tty)
+        defer { if plan.cgroupDirFD >= 0 { close(plan.cgroupDirFD) } }
+        let pending = try spawnInit(
+            cgroupDirFD: plan.cgroupDirFD, stdio: stdio, tty: plan.tty, userNamespace: plan.userNamespace != nil)
         return try complete(pending, plan: plan)
     }
 
@@ -137,25 +141,32 @@ enum Launcher {
         var syncFD: Int32
         /// Our end of the pty hand-off socket, or -1.
         var socketFD: Int32
+        /// Write end of the gate the process waits on before `execve` (in a user namespace), or -1.
+        var gateFD: Int32 = -1
 
         /// Kills and reaps the process and closes our ends (a start that failed before the plan).
         func abort() {
             kill(pid, SIGKILL)
             var status: Int32 = 0
             _ = retryEINTR { waitpid(pid, &status, 0) }
-            for fd in [planFD, syncFD, socketFD] where fd >= 0 { close(fd) }
+            for fd in [planFD, syncFD, socketFD, gateFD] where fd >= 0 { close(fd) }
         }
     }
 
     /// The first half of `spawn`: the process exists, in its cgroup and PID namespace, and its
     /// start-up (exec, the Swift runtime) runs while the caller prepares the plan.
-    /// - Parameter execFD: a read-only image of skiff to execute (`SelfExe.protectedImage`), or -1
-    ///   to execute `/proc/self/exe` (then this process must itself run from such an image).
-    /// - Parameter joinV1TasksFiles: v1 `tasks` files the process writes itself into as soon as it
-    ///   starts (`SpawnedInit.joinEnvironment`), before it waits for the plan.
+    /// - Parameters:
+    ///   - cgroupDirFD: the cgroup v2 directory to be born in, or -1 for the caller's cgroups.
+    ///   - execFD: a read-only image of skiff to execute (`SelfExe.protectedImage`), or -1 to
+    ///     execute `/proc/self/exe` (then this process must itself run from such an image).
+    ///   - joinV1TasksFiles: v1 `tasks` files the process writes itself into as soon as it starts
+    ///     (`SpawnedInit.joinEnvironment`), before it waits for the plan.
+    ///   - userNamespace: also create a user namespace (CLONE_NEWUSER, which then owns the PID
+    ///     namespace); the process waits before `execve` until `gateFD` gets "G".
     /// - Throws: `SysError` when clone3 fails (a kernel before 5.7, or no cgroup v2 directory).
     static func spawnInit(
-        cgroupDirFD: Int32, stdio: [Int32], tty: Bool, execFD: Int32 = -1, joinV1TasksFiles: [String] = []
+        cgroupDirFD: Int32, stdio: [Int32], tty: Bool, execFD: Int32 = -1, joinV1TasksFiles: [String] = [],
+        userNamespace: Bool = false
     ) throws -> PendingInit {
         var sync: [Int32] = [-1, -1]
         try check(pipe2(&sync, O_CLOEXEC), "pipe2", "sync pipe")
@@ -167,17 +178,20 @@ enum Launcher {
                 socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &sock), "socketpair",
                 "pty handoff")
         }
+        var gate: [Int32] = [-1, -1]
+        if userNamespace { try check(pipe2(&gate, O_CLOEXEC), "pipe2", "exec gate") }
         let fds: [Int32] = [stdio[0], stdio[1], stdio[2], planPipe[0], sync[1], tty ? sock[1] : -1]
         var env: [String] = []
         if let epoch = Trace.epoch { env.append("SKIFF_TRACE=\(epoch)") }
         if !joinV1TasksFiles.isEmpty {
             env.append(SpawnedInit.joinEnvironment + "=" + joinV1TasksFiles.joined(separator: "\n"))
         }
+        let flags = UInt64(SK_CLONE_NEWPID) | (userNamespace ? UInt64(SK_CLONE_NEWUSER) : 0)
         let pid = withCStrings(["skiff", SpawnedInit.argument]) { argv in
             withCStrings(env) { envp in
                 fds.withUnsafeBufferPointer { f in
                     sk_spawn_in_cgroup(
-                        UInt64(SK_CLONE_NEWPID), cgroupDirFD, execFD, "/proc/self/exe", argv, envp, f.baseAddress,
+                        flags, cgroupDirFD, execFD, gate[0], "/proc/self/exe", argv, envp, f.baseAddress,
                         Int32(f.count))
                 }
             }
@@ -186,21 +200,44 @@ enum Launcher {
         close(sync[1])
         close(planPipe[0])
         if tty { close(sock[1]) }
+        if gate[0] >= 0 { close(gate[0]) }
         guard pid > 0 else {
-            close(sync[0])
-            close(planPipe[1])
-            if tty { close(sock[0]) }
+            for fd in [sync[0], planPipe[1], sock[0], gate[1]] where fd >= 0 { close(fd) }
+            let into = cgroupDirFD >= 0 ? "CLONE_INTO_CGROUP|" : ""
+            let what = into + "CLONE_NEWPID" + (userNamespace ? "|CLONE_NEWUSER" : "")
             throw SysError(
-                "clone3", "CLONE_INTO_CGROUP|CLONE_NEWPID", errno: spawnErrno,
-                hint: "Linux 5.7 or newer is needed; without SKIFF_SPAWN=1 skiff forks and migrates instead")
+                "clone3", what, errno: spawnErrno,
+                hint: userNamespace
+                    ? "user namespaces must be enabled (user.max_user_namespaces > 0)"
+                    : "Linux 5.7 or newer is needed; without SKIFF_SPAWN=1 skiff forks and migrates instead")
         }
-        return PendingInit(pid: pid, planFD: planPipe[1], syncFD: sync[0], socketFD: tty ? sock[0] : -1)
+        return PendingInit(
+            pid: pid, planFD: planPipe[1], syncFD: sync[0], socketFD: tty ? sock[0] : -1, gateFD: gate[1])
     }
 
     /// The second half: sends `plan` and waits until the process has exec'd the workload.
     /// - Throws: `StartError` with Docker's exit code; the process has been reaped then.
     static func complete(_ pending: PendingInit, plan: LaunchPlan) throws -> Launched {
+        var pending = pending
         let pid = pending.pid
+        if let ns = plan.userNamespace {
+            // Everything only the host's root can do, then the gate; the root filesystem is built
+            // while the process execs and starts (it mounts nothing before it has the plan).
+            do {
+                try UserNamespaceHost.prepareChild(pid: pid, plan: plan, userNamespace: ns)
+                var go = UInt8(ascii: "G")
+                _ = write(pending.gateFD, &go, 1)
+                close(pending.gateFD)
+                pending.gateFD = -1
+                try UserNamespaceHost.mountRootfs(pid: pid, plan: plan)
+            } catch {
+                pending.abort()
+                UserNamespaceHost.detachRootfs(plan)
+                throw StartError(message: "cannot set up the container's user namespace: \(error)", exitCode: 125)
+            }
+        }
+        // The child has its own copy of the root filesystem once it reports (exec or failure).
+        defer { if plan.userNamespace != nil { UserNamespaceHost.detachRootfs(plan) } }
         let bytes = (try? OCIJSON.encode(plan)) ?? []
         try? Files.write(fd: pending.planFD, bytes, path: "plan pipe")
         close(pending.planFD)

@@ -168,23 +168,27 @@ enum ProcessLimits {
         }
     }
 
-    /// Sets the rlimits on the calling process (before `setuid`, so a hard limit may be raised).
-    static func setRlimits(_ limits: [Spec.RLimit]) throws {
+    /// Sets the rlimits on the calling process (before `setuid`, so a hard limit may be raised), or
+    /// with `pid` on that process (`prlimit`; the host side does this for a process in its own
+    /// user namespace, which could not raise a hard limit itself).
+    static func setRlimits(_ limits: [Spec.RLimit], pid: Int32 = 0) throws {
         for l in limits {
             guard let r = resource(ofType: l.type) else { throw SkiffError("unknown rlimit type \(l.type)") }
-            try check(sk_setrlimit(r, l.soft, l.hard), "setrlimit", "\(l.type) soft \(l.soft) hard \(l.hard)")
+            try check(
+                sk_prlimit(pid, r, l.soft, l.hard), pid == 0 ? "setrlimit" : "prlimit",
+                "\(l.type) soft \(l.soft) hard \(l.hard)\(pid == 0 ? "" : " of pid \(pid)")")
         }
     }
 
-    /// Writes `/proc/self/oom_score_adj` through the procfs open at `procFD` (or the path /proc).
-    static func setOOMScoreAdj(_ v: Int?, procFD: Int32 = AT_FDCWD) throws {
+    /// Writes `/proc/self/oom_score_adj` through the procfs open at `procFD` (or the path /proc),
+    /// or `/proc/PID/oom_score_adj` of `pid`.
+    static func setOOMScoreAdj(_ v: Int?, procFD: Int32 = AT_FDCWD, pid: Int32? = nil) throws {
         guard let v else { return }
-        let fd = openat(
-            procFD, procFD == AT_FDCWD ? "/proc/self/oom_score_adj" : "self/oom_score_adj", O_WRONLY | O_CLOEXEC)
-        try check(fd, "open", "/proc/self/oom_score_adj")
+        let name = pid.map { "\($0)/oom_score_adj" } ?? "self/oom_score_adj"
+        let fd = openat(procFD, procFD == AT_FDCWD ? "/proc/" + name : name, O_WRONLY | O_CLOEXEC)
+        try check(fd, "open", "/proc/" + name)
         defer { close(fd) }
-        do { try Files.write(fd: fd, Array(String(v).utf8), path: "/proc/self/oom_score_adj") } catch let e as SysError
-        {
+        do { try Files.write(fd: fd, Array(String(v).utf8), path: "/proc/" + name) } catch let e as SysError {
             throw SysError(
                 e.call, e.subject, errno: e.errno,
                 hint: v < 0 ? "a negative --oom-score-adj needs CAP_SYS_RESOURCE, which skiff does not have here" : "")

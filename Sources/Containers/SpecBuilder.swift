@@ -65,6 +65,8 @@ enum SpecBuilder {
         linux.readonlyPaths = defaultReadonlyPaths
         var ns = ["pid", "mount", "uts", "ipc", "cgroup"].map { Spec.Namespace(type: $0) }
         if req.network == "none" { ns.append(Spec.Namespace(type: "network")) }
+        // The id maps are added when the container is recorded (`Engine.insert`).
+        if try UserNamespaceMode.parse(req.userns) != .host { ns.append(Spec.Namespace(type: "user")) }
         linux.namespaces = ns
         spec.linux = linux
         try SecurityOptions.apply(req, to: &spec)

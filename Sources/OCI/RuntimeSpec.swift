@@ -97,6 +97,10 @@ public struct Spec: Codable, Sendable {
     /// `linux` (`config-linux.md`).
     public struct Linux: Codable, Sendable {
         public var namespaces: [Namespace]?
+        /// `linux.uidMappings` and `linux.gidMappings`: the user namespace's id maps (with a `user`
+        /// entry in `namespaces`), written to /proc/PID/uid_map and gid_map.
+        public var uidMappings: [IDMapping]?
+        public var gidMappings: [IDMapping]?
         public var cgroupsPath: String?
         public var resources: Resources?
         public var maskedPaths: [String]?
@@ -104,6 +108,19 @@ public struct Spec: Codable, Sendable {
         public var sysctl: [String: String]?
         public var seccomp: Seccomp?
         public init() {}
+    }
+
+    /// One line of a user namespace's id map (`config-linux.md#user-namespace-mappings`): ids
+    /// `containerID` … `containerID + size - 1` inside are `hostID` … on the host.
+    public struct IDMapping: Codable, Sendable, Equatable {
+        public var containerID: UInt32
+        public var hostID: UInt32
+        public var size: UInt32
+        public init(containerID: UInt32, hostID: UInt32, size: UInt32) {
+            self.containerID = containerID
+            self.hostID = hostID
+            self.size = size
+        }
     }
 
     /// `linux.namespaces[]`: `type` is pid, network, mount, ipc, uts, user, cgroup or time;

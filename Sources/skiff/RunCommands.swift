@@ -36,6 +36,13 @@ struct ContainerOptions: ParsableArguments {
         name: .customLong("security-opt"),
         help: "Security option: no-new-privileges[=true|false], seccomp=PROFILE.json, seccomp=unconfined.")
     var securityOpt: [String] = []
+    @Option(
+        name: .long,
+        help: """
+            User namespace: host (the default) or auto[:size=N]: the container's root is an unprivileged host uid \
+            from a free block of N (65536) ids of the user skiff in /etc/subuid and /etc/subgid.
+            """)
+    var userns: String?
     @OptionGroup(title: "Resource limits") var limits: ResourceOptions
     @Option(name: .long, help: "Set a ulimit: NAME=SOFT[:HARD] (nofile, nproc, core, stack, …; -1 for unlimited).")
     var ulimit: [String] = []
@@ -80,6 +87,7 @@ struct ContainerOptions: ParsableArguments {
         req.ulimits = ulimit
         req.oomScoreAdj = oomScoreAdj
         req.sysctls = sysctl
+        req.userns = userns
         return req
     }
 }
@@ -97,6 +105,7 @@ struct Run: ParsableCommand {
               skiff run --rm --rootfs ./rootfs /bin/sh -c 'echo hi'
               skiff run -d --memory 256m --cpus 0.5 --pids-limit 100 model-server
               skiff run -d --ratio 0.25 model-server      (reserve a quarter of the host)
+              skiff run --rm --userns=auto busybox id     (root inside, an unprivileged uid on the host)
               skiff run --vm --kernel vmlinuz --initrd initrd.img --disk root.img --disk seed.img:ro
             """)
     @OptionGroup var global: GlobalOptions
@@ -144,6 +153,9 @@ struct Run: ParsableCommand {
         if vm || kernel != nil || !disk.isEmpty {
             try execute {
                 guard vm else { throw SkiffError("--kernel and --disk need --vm") }
+                if options.userns != nil {
+                    throw SkiffError("--userns applies to containers; a VM's guest has its own kernel and ids")
+                }
                 let engine = global.engine()
                 let record = try engine.createVM(try vmRequest())
                 engine.removeOnRefusal = true

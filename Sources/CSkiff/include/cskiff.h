@@ -108,14 +108,23 @@ long sk_getrandom(void *buf, unsigned long len);
 
 /* Starts `path` (argv, envp) as a new process born in the cgroup v2 directory `cgroup_fd`
    (clone3(CLONE_INTO_CGROUP | flags), Linux 5.7, e.g. flags CLONE_NEWPID to make it PID 1 of a new
-   PID namespace; no cgroup.procs migration, so no wait for the
-   migration lock's RCU grace period). The child, a copy of the caller, runs only the C code of
-   this function: it places fds[i] at descriptor i for i < nfds, closes the rest and execve()s
+   PID namespace; no cgroup.procs migration, so no wait for the migration lock's RCU grace period).
+   With `cgroup_fd` < 0 the process is born in the caller's cgroups (no CLONE_INTO_CGROUP). The
+   child, a copy of the caller, runs only the C code of this function: when `gate_fd` >= 0 it first
+   reads one byte from it and exits 125 unless the byte is 'G'; with CLONE_NEWUSER in `flags` it
+   then becomes root of its user namespace (setresgid, setgroups to none, setresuid to 0: the
+   parent must have written uid_map and gid_map before sending 'G', or execve would drop every
+   capability); it places fds[i] at descriptor i for i < nfds, closes the rest and execve()s
    `path`, or, when exec_fd >= 0, execveat()s that descriptor (AT_EMPTY_PATH; e.g. the read-only
    image of skiff, see SelfExe) and ignores `path`.
    Returns the child's pid, or -1 with errno (ENOSYS/EINVAL when clone3 or CLONE_INTO_CGROUP is
    missing: use fork). The child exits 127 if execve fails. */
-int sk_spawn_in_cgroup(unsigned long long flags, int cgroup_fd, int exec_fd, const char *path, char *const argv[], char *const envp[], const int *fds, int nfds);
+int sk_spawn_in_cgroup(unsigned long long flags, int cgroup_fd, int exec_fd, int gate_fd, const char *path, char *const argv[], char *const envp[], const int *fds, int nfds);
+
+/* setresgid(0,0,0), setgroups(0, NULL), setresuid(0,0,0): after setns(CLONE_NEWUSER) the caller
+   keeps its host ids, which the namespace does not map; this makes it the namespace's root (the
+   host ids its uid_map and gid_map give 0). */
+int sk_become_ns_root(void);
 
 /* Number of threads of the calling process (from /proc/self/status), -1 on error. */
 int sk_thread_count(void);

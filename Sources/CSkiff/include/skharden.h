@@ -30,5 +30,9 @@ long sk_fstatvfs_flags(int fd);
 /* setrlimit(2) for resource number `resource` (RLIMIT_NOFILE = 7, …); UINT64_MAX is
    RLIM_INFINITY. */
 int sk_setrlimit(int resource, uint64_t soft, uint64_t hard);
+/* prlimit(2) of process `pid` (0: the caller), same arguments. Raising a hard limit needs
+   CAP_SYS_RESOURCE in the initial user namespace, so for a process in its own user namespace the
+   host side sets its limits this way. */
+int sk_prlimit(int pid, int resource, uint64_t soft, uint64_t hard);
 
 #endif
