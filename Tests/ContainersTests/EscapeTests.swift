@@ -80,7 +80,7 @@ struct EscapeTests {
     /// caller): runc 1.1.11 started the workload with that directory as its working directory.
     /// The working directory is resolved inside the root without magic links, for `run` and
     /// `exec`, directly or through a symlink in the image.
-    @Test func workdirThroughHostDescriptorIsRefused() async throws {
+    @Test(arguments: UserNS.modes) func workdirThroughHostDescriptorIsRefused(userns: String) async throws {
         let host = tempDir("host-fd")
         let rootfs = try await busyboxRootfs("fdlink")
         defer {
@@ -94,15 +94,20 @@ struct EscapeTests {
         let escape = "pwd; echo pwned > escaped; mkdir made"
         let name = uniqueName("fdexec")
         defer { Task { await cleanup(name) } }
-        let started = await skiff("run", "-d", "--name", name, "busybox", "sleep", "60")
+        let flags = UserNS.flags(userns).joined(separator: " ")
+        let started = await skiff(["run", "-d", "--name", name] + UserNS.flags(userns) + ["busybox", "sleep", "60"])
         #expect(started.code == 0, "\(started)")
 
-        for (what, cmd) in [
-            ("run -w fd", "\(bin) run --rm -w /proc/self/fd/7 busybox sh -c '\(escape)'"),
-            ("run -w fd/sub", "\(bin) run --rm -w /proc/self/fd/7/sub busybox sh -c '\(escape)'"),
-            ("run -w link", "\(bin) run --rm --rootfs \(rootfs) -w /work /bin/sh -c '\(escape)'"),
+        var cases = [
+            ("run -w fd", "\(bin) run --rm \(flags) -w /proc/self/fd/7 busybox sh -c '\(escape)'"),
+            ("run -w fd/sub", "\(bin) run --rm \(flags) -w /proc/self/fd/7/sub busybox sh -c '\(escape)'"),
             ("exec -w fd", "\(bin) exec -w /proc/self/fd/7 \(name) sh -c '\(escape)'"),
-        ] {
+        ]
+        // --rootfs is refused with --userns=auto.
+        if userns == "host" {
+            cases.append(("run -w link", "\(bin) run --rm --rootfs \(rootfs) -w /work /bin/sh -c '\(escape)'"))
+        }
+        for (what, cmd) in cases {
             // Descriptor 7 is the host directory, open (without O_CLOEXEC) in skiff.
             let r = await sh("exec 7<\(host); \(env) \(cmd)")
             #expect(r.code != 0, "\(what) ran in the host directory: \(r)")

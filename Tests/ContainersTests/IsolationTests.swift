@@ -82,10 +82,12 @@ struct IsolationTests {
         #expect(parts[2].trimmingCharacters(in: .whitespacesAndNewlines) == "/", "\(r)")
     }
 
-    @Test func devHasTheStandardNodes() async {
+    @Test(arguments: UserNS.modes) func devHasTheStandardNodes(userns: String) async {
         let r = await skiff(
-            "run", "--rm", "busybox", "sh", "-c",
-            "ls -a /dev; echo ---; stat -c '%F %t,%T' /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty")
+            ["run", "--rm"] + UserNS.flags(userns) + [
+                "busybox", "sh", "-c",
+                "ls -a /dev; echo ---; stat -c '%F %t,%T' /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty",
+            ])
         #expect(r.code == 0, "\(r)")
         let parts = r.stdout.components(separatedBy: "---\n")
         let listed = Set(parts[0].split(separator: "\n").map(String.init))
@@ -102,14 +104,18 @@ struct IsolationTests {
         #expect(!listed.contains("sda") && !listed.contains("kmsg") && !listed.contains("mem"), "\(r)")
         // /dev/null works.
         let w = await skiff(
-            "run", "--rm", "busybox", "sh", "-c", "echo x > /dev/null && head -c 4 /dev/zero | od -An -tx1")
+            ["run", "--rm"] + UserNS.flags(userns) + [
+                "busybox", "sh", "-c", "echo x > /dev/null && head -c 4 /dev/zero | od -An -tx1",
+            ])
         #expect(w.code == 0, "\(w)")
         #expect(w.out == "00 00 00 00", "\(w)")
     }
 
-    @Test func sysIsReadOnly() async {
+    @Test(arguments: UserNS.modes) func sysIsReadOnly(userns: String) async {
         let r = await skiff(
-            "run", "--rm", "busybox", "sh", "-c", "grep ' /sys ' /proc/mounts; touch /sys/skiff-escape; echo rc=$?")
+            ["run", "--rm"] + UserNS.flags(userns) + [
+                "busybox", "sh", "-c", "grep ' /sys ' /proc/mounts; touch /sys/skiff-escape; echo rc=$?",
+            ])
         #expect(r.stdout.contains("sysfs /sys sysfs ro"), "\(r)")
         #expect(r.stdout.contains("rc=1"), "\(r)")
         #expect(r.stderr.contains("Read-only file system"), "\(r)")

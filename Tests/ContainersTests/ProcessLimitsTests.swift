@@ -65,18 +65,21 @@ struct ProcessLimitsParsingTests {
 struct ProcessLimitsTests {
     init() throws { try Harness.setUp() }
 
-    @Test func ulimitsReachTheWorkload() async {
+    @Test(arguments: UserNS.modes) func ulimitsReachTheWorkload(userns: String) async {
         let r = await skiff(
-            "run", "--rm", "--ulimit", "nofile=512:1024", "--ulimit", "core=0", "--ulimit", "nproc=300:400", "busybox",
-            "sh",
-            "-c", "ulimit -n; ulimit -Hn; ulimit -c; grep 'Max processes' /proc/self/limits")
+            ["run", "--rm", "--ulimit", "nofile=512:1024", "--ulimit", "core=0", "--ulimit", "nproc=300:400"]
+                + UserNS.flags(userns) + [
+                    "busybox", "sh", "-c", "ulimit -n; ulimit -Hn; ulimit -c; grep 'Max processes' /proc/self/limits",
+                ])
         #expect(r.code == 0, "\(r)")
         #expect(Array(r.lines.prefix(3)) == ["512", "1024", "0"], "\(r)")
         #expect(
             r.lines.last?.split(separator: " ").filter { !$0.isEmpty }.suffix(3) == ["300", "400", "processes"], "\(r)")
         // --init's PID 1 passes them on to the workload.
         let i = await skiff(
-            "run", "--rm", "--init", "--ulimit", "nofile=256", "busybox", "sh", "-c", "ulimit -n; ulimit -Hn")
+            ["run", "--rm", "--init", "--ulimit", "nofile=256"] + UserNS.flags(userns) + [
+                "busybox", "sh", "-c", "ulimit -n; ulimit -Hn",
+            ])
         #expect(i.lines == ["256", "256"], "\(i)")
     }
 
@@ -87,10 +90,12 @@ struct ProcessLimitsTests {
         #expect(t.code == 125 && t.stderr.contains("invalid ulimit type"), "\(t)")
     }
 
-    @Test func oomScoreAdjForRunAndExec() async {
+    @Test(arguments: UserNS.modes) func oomScoreAdjForRunAndExec(userns: String) async {
         let name = uniqueName("oom")
         let r = await skiff(
-            "run", "-d", "--name", name, "--oom-score-adj", "700", "--ulimit", "nofile=333", "busybox", "sleep", "60")
+            ["run", "-d", "--name", name, "--oom-score-adj", "700", "--ulimit", "nofile=333"] + UserNS.flags(userns) + [
+                "busybox", "sleep", "60",
+            ])
         #expect(r.code == 0, "\(r)")
         let pid1 = await skiff("exec", name, "cat", "/proc/1/oom_score_adj")
         let e = await skiff("exec", name, "sh", "-c", "cat /proc/self/oom_score_adj; ulimit -n")
@@ -101,14 +106,16 @@ struct ProcessLimitsTests {
         #expect(bad.code == 125 && bad.stderr.contains("[-1000, 1000]"), "\(bad)")
     }
 
-    @Test func namespacedSysctlsStayInTheContainer() async throws {
+    @Test(arguments: UserNS.modes) func namespacedSysctlsStayInTheContainer(userns: String) async throws {
         let hostForward = try String(contentsOfFile: "/proc/sys/net/ipv4/ip_forward", encoding: .utf8)
         let hostShm = try String(contentsOfFile: "/proc/sys/kernel/shmmni", encoding: .utf8)
         let want = hostForward.hasPrefix("1") ? "0" : "1"
         let r = await skiff(
-            "run", "--rm", "--sysctl", "net.ipv4.ip_forward=\(want)", "--sysctl", "kernel.shmmni=1234", "--sysctl",
-            "fs.mqueue.msg_max=20", "busybox", "cat", "/proc/sys/net/ipv4/ip_forward", "/proc/sys/kernel/shmmni",
-            "/proc/sys/fs/mqueue/msg_max")
+            ["run", "--rm", "--sysctl", "net.ipv4.ip_forward=\(want)", "--sysctl", "kernel.shmmni=1234", "--sysctl"]
+                + ["fs.mqueue.msg_max=20"] + UserNS.flags(userns) + [
+                    "busybox", "cat", "/proc/sys/net/ipv4/ip_forward", "/proc/sys/kernel/shmmni",
+                    "/proc/sys/fs/mqueue/msg_max",
+                ])
         #expect(r.code == 0, "\(r)")
         #expect(r.lines == [want, "1234", "20"], "\(r)")
         #expect(try String(contentsOfFile: "/proc/sys/net/ipv4/ip_forward", encoding: .utf8) == hostForward)

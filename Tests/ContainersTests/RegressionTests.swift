@@ -92,11 +92,13 @@ struct RegressionTests {
 
     /// Host-wide kernel knobs are out of reach: /proc/sys is read-only (a container could rewrite
     /// the host's core_pattern before) and /proc/keys and /proc/timer_list read empty.
-    @Test func kernelPathsAreReadOnlyOrMasked() async throws {
+    @Test(arguments: UserNS.modes) func kernelPathsAreReadOnlyOrMasked(userns: String) async throws {
         let before = try String(contentsOfFile: "/proc/sys/kernel/core_pattern", encoding: .utf8)
         let r = await skiff(
-            "run", "--rm", "busybox", "sh", "-c",
-            "echo '|/tmp/evil' > /proc/sys/kernel/core_pattern; echo write=$?; wc -c < /proc/keys; wc -c < /proc/timer_list")
+            ["run", "--rm"] + UserNS.flags(userns) + [
+                "busybox", "sh", "-c",
+                "echo '|/tmp/evil' > /proc/sys/kernel/core_pattern; echo write=$?; wc -c < /proc/keys; wc -c < /proc/timer_list",
+            ])
         #expect(r.lines.first == "write=1", "\(r)")
         #expect(Array(r.lines.dropFirst()).map { $0.trimmingCharacters(in: .whitespaces) } == ["0", "0"], "\(r)")
         let after = try String(contentsOfFile: "/proc/sys/kernel/core_pattern", encoding: .utf8)
@@ -105,10 +107,10 @@ struct RegressionTests {
 
     /// The first process is in the container's cgroup in every hierarchy (v2 from birth through
     /// clone3 CLONE_INTO_CGROUP, v1 by its own move), and its cgroup namespace is rooted there.
-    @Test func workloadIsInItsCgroupEverywhere() async throws {
+    @Test(arguments: UserNS.modes) func workloadIsInItsCgroupEverywhere(userns: String) async throws {
         let name = uniqueName("cgall")
         defer { Task { await cleanup(name) } }
-        let run = await skiff("run", "-d", "--name", name, "busybox", "sleep", "1000")
+        let run = await skiff(["run", "-d", "--name", name] + UserNS.flags(userns) + ["busybox", "sleep", "1000"])
         try #require(run.code == 0, "\(run)")
         let f = try await facts(name)
         let lines = try String(contentsOfFile: "/proc/\(f.pid)/cgroup", encoding: .utf8).split(separator: "\n")

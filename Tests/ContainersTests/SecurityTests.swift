@@ -61,6 +61,8 @@ struct SecurityTests {
         }
         let r = runSync(["/usr/bin/gcc", "-static", "-O2", "-o", dir + "/sc", dir + "/sc.c"], stdin: nil, timeout: 120)
         guard r.code == 0 else { return .failure(TestFailure("gcc -static failed: \(r)")) }
+        // Reachable by a container's root that is not the host's (--userns=auto).
+        chmod(dir, 0o755)
         return .success(dir)
     }()
 
@@ -77,13 +79,13 @@ struct SecurityTests {
         return out
     }
 
-    @Test func defaultRefusesPrivilegedCallsWithEPERM() async throws {
+    @Test(arguments: UserNS.modes) func defaultRefusesPrivilegedCallsWithEPERM(userns: String) async throws {
         let calls = ["reboot", "kexec_load", "keyctl", "mount", "unshare_user"]
-        let got = try await syscalls([], calls)
+        let got = try await syscalls(UserNS.flags(userns), calls)
         for c in calls { #expect(got[c] == "errno=\(EPERM)", "\(c): \(got)") }
         // clone3 is refused with ENOSYS so libc falls back to clone; a call newer than the
         // profile gets ENOSYS from the stub, not the default EPERM.
-        let enosys = try await syscalls([], ["clone3", "future"])
+        let enosys = try await syscalls(UserNS.flags(userns), ["clone3", "future"])
         #expect(enosys["clone3"] == "errno=\(ENOSYS)", "\(enosys)")
         #expect(enosys["future"] == "errno=\(ENOSYS)", "\(enosys)")
     }
@@ -96,8 +98,8 @@ struct SecurityTests {
         #expect(r.stderr.contains("mount") && r.stderr.lowercased().contains("permission denied"), "\(r)")
     }
 
-    @Test func defaultStatusShowsDockerSetAndNoNewPrivs() async {
-        let (f, r) = await status([])
+    @Test(arguments: UserNS.modes) func defaultStatusShowsDockerSetAndNoNewPrivs(userns: String) async {
+        let (f, r) = await status(UserNS.flags(userns))
         #expect(f["CapEff"] == Self.dockerDefaultMask, "\(r)")
         #expect(f["CapPrm"] == Self.dockerDefaultMask, "\(r)")
         #expect(f["CapBnd"] == Self.dockerDefaultMask, "\(r)")
@@ -106,8 +108,8 @@ struct SecurityTests {
         #expect(f["Seccomp"] == "2", "\(r)")
     }
 
-    @Test func capDropAllLeavesEmptySets() async {
-        let (f, r) = await status(["--cap-drop", "ALL"])
+    @Test(arguments: UserNS.modes) func capDropAllLeavesEmptySets(userns: String) async {
+        let (f, r) = await status(["--cap-drop", "ALL"] + UserNS.flags(userns))
         for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] { #expect(f[set] == Self.zero, "\(set): \(r)") }
     }
 
@@ -137,8 +139,8 @@ struct SecurityTests {
         #expect((Int(plain.out) ?? 0) >= 2, "\(plain)")
     }
 
-    @Test func nonRootUserKeepsBoundingButNoEffective() async {
-        let (f, r) = await status(["-u", "1000"])
+    @Test(arguments: UserNS.modes) func nonRootUserKeepsBoundingButNoEffective(userns: String) async {
+        let (f, r) = await status(["-u", "1000"] + UserNS.flags(userns))
         #expect(f["Uid"]?.hasPrefix("1000") == true, "\(r)")
         #expect(f["CapEff"] == Self.zero && f["CapPrm"] == Self.zero, "\(r)")
         #expect(f["CapBnd"] == Self.dockerDefaultMask, "\(r)")
@@ -179,9 +181,10 @@ struct SecurityTests {
         #expect(f["Seccomp"] == "0" && f["CapEff"] == Self.dockerDefaultMask, "\(r)")
     }
 
-    @Test func execGetsTheContainersSets() async throws {
+    @Test(arguments: UserNS.modes) func execGetsTheContainersSets(userns: String) async throws {
         let name = uniqueName("secexec")
-        let run = await skiff("run", "-d", "--name", name, "--cap-drop", "NET_RAW", "busybox", "sleep", "60")
+        let run = await skiff(
+            ["run", "-d", "--name", name, "--cap-drop", "NET_RAW"] + UserNS.flags(userns) + ["busybox", "sleep", "60"])
         #expect(run.code == 0, "\(run)")
         let r = await skiff("exec", name, "grep", "-E", "^(CapEff|CapBnd|NoNewPrivs|Seccomp):", "/proc/self/status")
         let u = await skiff("exec", name, "unshare", "-U", "true")
