@@ -273,6 +273,7 @@ extension Engine {
         if early != nil {
             plan.spawned = true  // and already in its v1 cgroups (EarlyInit)
         } else if let userns {
+            try UserNamespaceHost.requireExecutableByOthers()
             plan.spawned = true
             plan.cgroupDirFD = v2DirFD
             // Born in the v2 cgroup (when there is one); the host side moves it into the others.

@@ -366,6 +366,31 @@ struct UserNamespaceTests {
         await expectNoTrace(name: name, id: f.id, pid: f.pid)
     }
 
+    /// `--read-only` keeps the root's locked `nodev` (a remount without it would be refused).
+    @Test func readOnlyRootInAUserNamespace() async {
+        let r = await skiff(
+            "run", "--rm", "--userns=auto", "--read-only", "busybox", "sh", "-c",
+            "touch /x; echo rc=$?; grep ' / / ' /proc/self/mountinfo | cut -d' ' -f6")
+        #expect(r.lines.first == "rc=1" && r.stderr.contains("Read-only file system"), "\(r)")
+        let options = r.lines.last?.split(separator: ",").map(String.init) ?? []
+        #expect(options.contains("ro") && options.contains("nodev"), "\(r)")
+    }
+
+    /// The first process runs skiff as the namespace's root, an unprivileged host uid: a binary
+    /// only its owner and group may execute is refused with the reason, before anything starts.
+    @Test func binaryOthersCannotExecuteIsRefused() async throws {
+        let dir = tempDir("uns-bin")
+        defer { _ = runSync(["/bin/rm", "-rf", dir], stdin: nil, timeout: 10) }
+        chmod(dir, 0o755)
+        // Copied by another process: a descriptor open for writing here could leak into a
+        // parallel test's child and make the exec fail with ETXTBSY.
+        let cp = await sh("cp \(Harness.binary) \(dir)/skiff && chmod 750 \(dir)/skiff")
+        try #require(cp.code == 0, "\(cp)")
+        let r = await runAsync(
+            [dir + "/skiff", "run", "--rm", "--userns=auto", "busybox", "true"], env: ["SKIFF_ROOT": Harness.stateRoot])
+        #expect(r.code == 125 && r.stderr.contains("mode 750") && r.stderr.contains("chmod o+x"), "\(r)")
+    }
+
     /// Before Linux 6.13 overlayfs takes layers only as paths: the fallback attaches the idmapped
     /// layers under the runtime directory just long enough (forced here).
     @Test func layerPathFallbackBuildsTheSameRoot() async {

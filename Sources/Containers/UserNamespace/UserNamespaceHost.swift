@@ -43,6 +43,18 @@ enum UserNamespaceHost {
         try check(chmod(upper, mode), "chmod", upper)
     }
 
+    /// The child execs `/proc/self/exe` (skiff, or its read-only image) as the namespace's root,
+    /// a host uid that neither owns the binary nor is in its group: the binary must be executable
+    /// by others (`install -m 0755`).
+    /// - Throws: `SkiffError` naming the binary and its mode.
+    static func requireExecutableByOthers() throws {
+        var st = stat()
+        guard stat("/proc/self/exe", &st) == 0, st.st_mode & 0o001 == 0 else { return }
+        throw SkiffError(
+            "--userns=auto: the container's first process runs the skiff binary as an unprivileged host uid, but the binary's mode \(String(st.st_mode & 0o7777, radix: 8)) lets only its owner and group execute it; chmod o+x the installed skiff"
+        )
+    }
+
     /// Everything the host side does before the child may `execve` (step 1 above).
     /// - Throws: `SysError` naming the file and, for the maps, the line written.
     static func prepareChild(pid: Int32, plan: LaunchPlan, userNamespace ns: LaunchPlan.UserNamespace) throws {
