@@ -44,14 +44,15 @@ enum UserNamespaceHost {
     }
 
     /// The child execs `/proc/self/exe` (skiff, or its read-only image) as the namespace's root,
-    /// a host uid that neither owns the binary nor is in its group: the binary must be executable
-    /// by others (`install -m 0755`).
-    /// - Throws: `SkiffError` naming the binary and its mode.
+    /// a host uid that neither owns the binary nor is in its group, and then opens it to check it
+    /// is the read-only image: the binary must be readable and executable by others
+    /// (`install -m 0755`).
+    /// - Throws: `SkiffError` naming the binary's mode.
     static func requireExecutableByOthers() throws {
         var st = stat()
-        guard stat("/proc/self/exe", &st) == 0, st.st_mode & 0o001 == 0 else { return }
+        guard stat("/proc/self/exe", &st) == 0, st.st_mode & 0o005 != 0o005 else { return }
         throw SkiffError(
-            "--userns=auto: the container's first process runs the skiff binary as an unprivileged host uid, but the binary's mode \(String(st.st_mode & 0o7777, radix: 8)) lets only its owner and group execute it; chmod o+x the installed skiff"
+            "--userns=auto: the container's first process runs the skiff binary as an unprivileged host uid, but the binary's mode \(String(st.st_mode & 0o7777, radix: 8)) does not let other users read and execute it; chmod o+rx the installed skiff"
         )
     }
 
