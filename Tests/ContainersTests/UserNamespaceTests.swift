@@ -95,6 +95,19 @@ struct PrivateRoot {
         return r
     }
 
+    /// Runs `body` with a fresh root and removes the root afterwards, also when `body` throws (its
+    /// containers would otherwise outlive the test: nothing else ever looks at this root).
+    static func with(
+        _ what: String, start: Int, blocks: Int, _ body: (PrivateRoot) async throws -> Void
+    ) async throws {
+        let p = try await make(what, start: start, blocks: blocks)
+        do { try await body(p) } catch {
+            await p.remove()
+            throw error
+        }
+        await p.remove()
+    }
+
     /// `skiff ARGS...` against this root and these id files.
     func skiff(_ args: [String], env: [String: String] = [:], timeout: Double = 60) async -> Output {
         var e = ["SKIFF_ROOT": root, "SKIFF_SUBUID": subids, "SKIFF_SUBGID": subids]
@@ -128,7 +141,7 @@ struct UserNamespaceTests {
         chmod(vol + "/host-root", 0o644)
         let run = await skiff(
             "run", "-d", "--name", name, "--userns=auto", "-v", vol + ":/vol", "busybox", "sh", "-c",
-            "touch /vol/by-root; { echo pwned >> /vol/host-root; } 2>/vol/err; echo $? > /vol/rc; sleep 60")
+            "touch /vol/by-root; { echo pwned >> /vol/host-root; } 2>/vol/err; echo $? > /vol/rc; sleep 600")
         try #require(run.code == 0, "\(run)")
         defer { Task { await cleanup(name) } }
         let maps = try await IDMaps.of(name)
@@ -148,6 +161,7 @@ struct UserNamespaceTests {
         // On the host the workload runs as the base uid.
         let status = (try? String(contentsOfFile: "/proc/\(f.pid)/status", encoding: .utf8)) ?? ""
         #expect(status.contains("Uid:\t\(maps.uidBase)\t"), "\(status)")
+        await cleanup(name)
     }
 
     /// Root writes everywhere in its own root filesystem: root-owned image files and directories,
@@ -178,13 +192,14 @@ struct UserNamespaceTests {
                 "\(path) on the host: \(String(describing: o))")
         }
         #expect(owner(upper)?.uid == maps.uidBase, "the upperdir (the container's /) belongs to its root")
+        await cleanup(name)
     }
 
     /// `skiff exec` joins the user namespace: root inside, the block's ids outside; `-u` users map
     /// into the block; `-t` works for run and exec.
     @Test func execJoinsTheUserNamespace() async throws {
         let name = uniqueName("uns-exec")
-        let run = await skiff("run", "-d", "--name", name, "--userns=auto", "busybox", "sleep", "60")
+        let run = await skiff("run", "-d", "--name", name, "--userns=auto", "busybox", "sleep", "600")
         try #require(run.code == 0, "\(run)")
         defer { Task { await cleanup(name) } }
         let maps = try await IDMaps.of(name)
@@ -211,134 +226,137 @@ struct UserNamespaceTests {
         )
         #expect(runT.stdout.contains("/dev/pts/0"), "\(runT)")
         #expect(!runT.stdout.contains("4294967295"), "run -t is in its own user namespace: \(runT)")
+        await cleanup(name)
     }
 
     /// Blocks pack from the bottom of the ranges, never overlap, and go back on `rm` for the next
     /// container; when none is left the refusal says so and leaves nothing.
     @Test func blocksPackReleaseAndReuse() async throws {
-        let p = try await PrivateRoot.make("reuse", start: 300_000_000, blocks: 2)
-        defer { Task { await p.remove() } }
-        for n in ["ua", "ub"] {
-            let r = await p.skiff(["run", "-d", "--name", n, "--userns=auto", "busybox", "sleep", "60"])
-            try #require(r.code == 0, "\(r)")
+        try await PrivateRoot.with("reuse", start: 300_000_000, blocks: 2) { p in
+            for n in ["ua", "ub"] {
+                let r = await p.skiff(["run", "-d", "--name", n, "--userns=auto", "busybox", "sleep", "600"])
+                try #require(r.code == 0, "\(r)")
+            }
+            let a = try await IDMaps.of("ua", root: p.root)
+            let b = try await IDMaps.of("ub", root: p.root)
+            #expect(a.uidBase == p.start && b.uidBase == p.start + 65536, "\(a) \(b)")
+            #expect(a.gidBase == p.start && b.gidBase == p.start + 65536, "\(a) \(b)")
+            let full = await p.skiff(["run", "-d", "--name", "uc", "--userns=auto:size=1", "busybox", "true"])
+            #expect(full.code == 125 && full.stderr.contains("no free block of 1 uids"), "\(full)")
+            #expect(full.stderr.contains(p.subids), "\(full)")
+            #expect(await p.skiff(["ps", "-aq"]).lines.count == 2, "a refused run leaves no record")
+            let rm = await p.skiff(["rm", "-f", "ua"])
+            #expect(rm.code == 0, "\(rm)")
+            // A created container holds its block too, until it is removed.
+            let c = await p.skiff(["create", "--name", "uc", "--userns=auto", "busybox", "true"])
+            #expect(c.code == 0, "\(c)")
+            #expect(try await IDMaps.of("uc", root: p.root).uidBase == p.start, "ua's block is reused")
+            _ = await p.skiff(["rm", "uc"])
+            let d = await p.skiff(["run", "--rm", "--userns=auto:size=1000", "busybox", "cat", "/proc/self/uid_map"])
+            #expect(d.out.split(separator: " ").map(String.init) == ["0", "\(p.start)", "1000"], "\(d)")
         }
-        let a = try await IDMaps.of("ua", root: p.root)
-        let b = try await IDMaps.of("ub", root: p.root)
-        #expect(a.uidBase == p.start && b.uidBase == p.start + 65536, "\(a) \(b)")
-        #expect(a.gidBase == p.start && b.gidBase == p.start + 65536, "\(a) \(b)")
-        let full = await p.skiff(["run", "-d", "--name", "uc", "--userns=auto:size=1", "busybox", "true"])
-        #expect(full.code == 125 && full.stderr.contains("no free block of 1 uids"), "\(full)")
-        #expect(full.stderr.contains(p.subids), "\(full)")
-        #expect(await p.skiff(["ps", "-aq"]).lines.count == 2, "a refused run leaves no record")
-        let rm = await p.skiff(["rm", "-f", "ua"])
-        #expect(rm.code == 0, "\(rm)")
-        // A created container holds its block too, until it is removed.
-        let c = await p.skiff(["create", "--name", "uc", "--userns=auto", "busybox", "true"])
-        #expect(c.code == 0, "\(c)")
-        #expect(try await IDMaps.of("uc", root: p.root).uidBase == p.start, "ua's block is reused")
-        _ = await p.skiff(["rm", "uc"])
-        let d = await p.skiff(["run", "--rm", "--userns=auto:size=1000", "busybox", "cat", "/proc/self/uid_map"])
-        #expect(d.out.split(separator: " ").map(String.init) == ["0", "\(p.start)", "1000"], "\(d)")
     }
 
     /// Parallel `run -d --userns=auto` never get overlapping blocks (the block is chosen in the
     /// transaction that records the container).
     @Test func concurrentRunsGetDistinctBlocks() async throws {
-        let p = try await PrivateRoot.make("parallel", start: 310_000_000, blocks: 4)
-        defer { Task { await p.remove() } }
-        let results = await withTaskGroup(of: Output.self) { group in
+        try await PrivateRoot.with("parallel", start: 310_000_000, blocks: 4) { p in
+            let results = await withTaskGroup(of: Output.self) { group in
+                for i in 0..<4 {
+                    group.addTask {
+                        await p.skiff(
+                            ["run", "-d", "--name", "p\(i)", "--userns=auto", "busybox", "sleep", "600"], timeout: 120)
+                    }
+                }
+                var out: [Output] = []
+                for await r in group { out.append(r) }
+                return out
+            }
+            for r in results { #expect(r.code == 0, "\(r)") }
+            var ranges: [Range<Int>] = []
             for i in 0..<4 {
-                group.addTask {
-                    await p.skiff(
-                        ["run", "-d", "--name", "p\(i)", "--userns=auto", "busybox", "sleep", "60"], timeout: 120)
+                let m = try await IDMaps.of("p\(i)", root: p.root)
+                let pid = try await facts("p\(i)", root: p.root).pid
+                #expect(idMap(pid, "uid_map") == [0, m.uidBase, 65536])
+                ranges.append(m.uids)
+            }
+            for i in 0..<4 {
+                for j in (i + 1)..<4 {
+                    #expect(!ranges[i].overlaps(ranges[j]), "\(ranges[i]) and \(ranges[j]) overlap")
                 }
             }
-            var out: [Output] = []
-            for await r in group { out.append(r) }
-            return out
+            #expect(Set(ranges.map(\.lowerBound)) == Set((0..<4).map { p.start + $0 * 65536 }), "\(ranges)")
         }
-        for r in results { #expect(r.code == 0, "\(r)") }
-        var ranges: [Range<Int>] = []
-        for i in 0..<4 {
-            let m = try await IDMaps.of("p\(i)", root: p.root)
-            let pid = try await facts("p\(i)", root: p.root).pid
-            #expect(idMap(pid, "uid_map") == [0, m.uidBase, 65536])
-            ranges.append(m.uids)
-        }
-        for i in 0..<4 {
-            for j in (i + 1)..<4 { #expect(!ranges[i].overlaps(ranges[j]), "\(ranges[i]) and \(ranges[j]) overlap") }
-        }
-        #expect(Set(ranges.map(\.lowerBound)) == Set((0..<4).map { p.start + $0 * 65536 }), "\(ranges)")
     }
 
     /// Bad `--userns` values, missing or wrong subordinate id files and refused combinations exit
     /// 125 naming the file, the user, the line or the flags; none leaves a container behind.
     @Test func badInputIsRefusedPrecisely() async throws {
-        let p = try await PrivateRoot.make("bad", start: 320_000_000, blocks: 1)
-        defer { Task { await p.remove() } }
-        let other = p.root + ".other"
-        try "alice:100000:65536\n".write(toFile: other, atomically: true, encoding: .utf8)
-        let bad = p.root + ".bad"
-        try "alice:100000:65536\nskiff:lots:65536\n".write(toFile: bad, atomically: true, encoding: .utf8)
-        let zero = p.root + ".zero"
-        try "skiff:0:65536\n".write(toFile: zero, atomically: true, encoding: .utf8)
-        defer { for f in [other, bad, zero] { unlink(f) } }
-        let cases: [(flags: [String], env: [String: String], says: [String])] = [
-            (["--userns=bogus"], [:], ["--userns \"bogus\"", "auto[:size=N]"]),
-            (["--userns=auto:size=0"], [:], ["size must be"]),
-            (["--userns=auto:uidmapping=0:1:1"], [:], ["unknown option"]),
-            (["--userns=auto", "--privileged"], [:], ["--userns=auto cannot be combined with --privileged"]),
-            (["--userns=auto", "--network", "host"], [:], ["cannot be combined with --network host"]),
-            (["--userns=auto", "--rootfs", p.root], [:], ["cannot be combined with --rootfs"]),
-            (["--userns=auto"], ["SKIFF_SUBUID": other], [other, "user \"skiff\"", "skiff:1000000:65536000"]),
-            (["--userns=auto"], ["SKIFF_SUBGID": p.root + ".missing"], [p.root + ".missing", "cannot be read"]),
-            (["--userns=auto"], ["SKIFF_SUBUID": bad], ["\(bad):2", "skiff:lots:65536", "START:COUNT"]),
-            (["--userns=auto"], ["SKIFF_SUBUID": zero], ["\(zero):1", "includes uid 0"]),
-            (["--userns=auto:size=70000"], [:], ["70000", "largest range", "65536", p.subids]),
-        ]
-        for c in cases {
-            let r = await p.skiff(["run", "--rm"] + c.flags + ["busybox", "true"], env: c.env)
-            #expect(r.code == 125, "\(c.flags) \(c.env): \(r)")
-            for s in c.says { #expect(r.stderr.contains(s), "\(c.flags) \(c.env) should say \(s): \(r)") }
+        try await PrivateRoot.with("bad", start: 320_000_000, blocks: 1) { p in
+            let other = p.root + ".other"
+            try "alice:100000:65536\n".write(toFile: other, atomically: true, encoding: .utf8)
+            let bad = p.root + ".bad"
+            try "alice:100000:65536\nskiff:lots:65536\n".write(toFile: bad, atomically: true, encoding: .utf8)
+            let zero = p.root + ".zero"
+            try "skiff:0:65536\n".write(toFile: zero, atomically: true, encoding: .utf8)
+            defer { for f in [other, bad, zero] { unlink(f) } }
+            let cases: [(flags: [String], env: [String: String], says: [String])] = [
+                (["--userns=bogus"], [:], ["--userns \"bogus\"", "auto[:size=N]"]),
+                (["--userns=auto:size=0"], [:], ["size must be"]),
+                (["--userns=auto:uidmapping=0:1:1"], [:], ["unknown option"]),
+                (["--userns=auto", "--privileged"], [:], ["--userns=auto cannot be combined with --privileged"]),
+                (["--userns=auto", "--network", "host"], [:], ["cannot be combined with --network host"]),
+                (["--userns=auto", "--rootfs", p.root], [:], ["cannot be combined with --rootfs"]),
+                (["--userns=auto"], ["SKIFF_SUBUID": other], [other, "user \"skiff\"", "skiff:1000000:65536000"]),
+                (["--userns=auto"], ["SKIFF_SUBGID": p.root + ".missing"], [p.root + ".missing", "cannot be read"]),
+                (["--userns=auto"], ["SKIFF_SUBUID": bad], ["\(bad):2", "skiff:lots:65536", "START:COUNT"]),
+                (["--userns=auto"], ["SKIFF_SUBUID": zero], ["\(zero):1", "includes uid 0"]),
+                (["--userns=auto:size=70000"], [:], ["70000", "largest range", "65536", p.subids]),
+            ]
+            for c in cases {
+                let r = await p.skiff(["run", "--rm"] + c.flags + ["busybox", "true"], env: c.env)
+                #expect(r.code == 125, "\(c.flags) \(c.env): \(r)")
+                for s in c.says { #expect(r.stderr.contains(s), "\(c.flags) \(c.env) should say \(s): \(r)") }
+            }
+            let create = await p.skiff(["create", "--userns=nope", "busybox", "true"])
+            #expect(create.code == 125 && create.stderr.contains("\"nope\""), "\(create)")
+            #expect(await p.skiff(["ps", "-aq"]).lines.isEmpty, "a refused run left a container")
+            let dirs = (try? FileManager.default.contentsOfDirectory(atPath: p.root + "/containers")) ?? []
+            #expect(dirs.isEmpty, "container directories left: \(dirs)")
+            // The one block is still free.
+            let ok = await p.skiff(["run", "--rm", "--userns=auto", "busybox", "true"])
+            #expect(ok.code == 0, "\(ok)")
         }
-        let create = await p.skiff(["create", "--userns=nope", "busybox", "true"])
-        #expect(create.code == 125 && create.stderr.contains("\"nope\""), "\(create)")
-        #expect(await p.skiff(["ps", "-aq"]).lines.isEmpty, "a refused run left a container")
-        let dirs = (try? FileManager.default.contentsOfDirectory(atPath: p.root + "/containers")) ?? []
-        #expect(dirs.isEmpty, "container directories left: \(dirs)")
-        // The one block is still free.
-        let ok = await p.skiff(["run", "--rm", "--userns=auto", "busybox", "true"])
-        #expect(ok.code == 0, "\(ok)")
     }
 
     /// A start that fails after its root filesystem was mounted on the host (in the container or in
     /// the host-side set-up) leaves no mount, cgroup or process, and `--rm` no record or block.
     @Test func failedStartsLeaveNothing() async throws {
-        let p = try await PrivateRoot.make("fail", start: 330_000_000, blocks: 1)
-        defer { Task { await p.remove() } }
-        // Fails in the container, after the overlay is attached on the host.
-        let r = await p.skiff(["run", "--rm", "--userns=auto", "--tmpfs", "/x:size=bogus", "busybox", "true"])
-        #expect(r.code == 125 && r.stderr.contains("tmpfs"), "\(r)")
-        #expect(mountsMentioning(p.root).isEmpty, "mounts left: \(mountsMentioning(p.root))")
-        #expect(await p.skiff(["ps", "-aq"]).lines.isEmpty)
-        // Fails on the host side after the gate opened: the workdir is gone.
-        let c = await p.skiff(["create", "--name", "broken", "--userns=auto", "busybox", "sleep", "60"])
-        try #require(c.code == 0, "\(c)")
-        let id = try await facts("broken", root: p.root).id
-        _ = runSync(["/bin/rm", "-rf", p.root + "/containers/" + id + "/work"], stdin: nil, timeout: 10)
-        let s = await p.skiff(["start", "broken"])
-        #expect(s.code != 0 && s.stderr.contains("workdir"), "\(s)")
-        #expect(mountsMentioning(id).isEmpty, "mounts left: \(mountsMentioning(id))")
-        #expect(await cgroupDirs(id).isEmpty, "cgroups left")
-        #expect(access("/run/skiff/" + id, F_OK) != 0, "runtime directory left")
-        let after = try await facts("broken", root: p.root)
-        #expect(after.status == "created" && after.pid == 0, "\(after)")
-        let rm = await p.skiff(["rm", "broken"])
-        #expect(rm.code == 0, "\(rm)")
-        // Its block came back: the root's only one.
-        let again = await p.skiff(["run", "--rm", "--userns=auto", "busybox", "cat", "/proc/self/uid_map"])
-        #expect(again.out.split(separator: " ").first.map(String.init) == "0", "\(again)")
-        #expect(again.out.contains("\(p.start)"), "\(again)")
+        try await PrivateRoot.with("fail", start: 330_000_000, blocks: 1) { p in
+            // Fails in the container, after the overlay is attached on the host.
+            let r = await p.skiff(["run", "--rm", "--userns=auto", "--tmpfs", "/x:size=bogus", "busybox", "true"])
+            #expect(r.code == 125 && r.stderr.contains("tmpfs"), "\(r)")
+            #expect(mountsMentioning(p.root).isEmpty, "mounts left: \(mountsMentioning(p.root))")
+            #expect(await p.skiff(["ps", "-aq"]).lines.isEmpty)
+            // Fails on the host side after the gate opened: the workdir is gone.
+            let c = await p.skiff(["create", "--name", "broken", "--userns=auto", "busybox", "sleep", "600"])
+            try #require(c.code == 0, "\(c)")
+            let id = try await facts("broken", root: p.root).id
+            _ = runSync(["/bin/rm", "-rf", p.root + "/containers/" + id + "/work"], stdin: nil, timeout: 10)
+            let s = await p.skiff(["start", "broken"])
+            #expect(s.code != 0 && s.stderr.contains("workdir"), "\(s)")
+            #expect(mountsMentioning(id).isEmpty, "mounts left: \(mountsMentioning(id))")
+            #expect(await cgroupDirs(id).isEmpty, "cgroups left")
+            #expect(access("/run/skiff/" + id, F_OK) != 0, "runtime directory left")
+            let after = try await facts("broken", root: p.root)
+            #expect(after.status == "created" && after.pid == 0, "\(after)")
+            let rm = await p.skiff(["rm", "broken"])
+            #expect(rm.code == 0, "\(rm)")
+            // Its block came back: the root's only one.
+            let again = await p.skiff(["run", "--rm", "--userns=auto", "busybox", "cat", "/proc/self/uid_map"])
+            #expect(again.out.split(separator: " ").first.map(String.init) == "0", "\(again)")
+            #expect(again.out.contains("\(p.start)"), "\(again)")
+        }
     }
 
     /// The host's copy of the root filesystem exists only while the container starts; if the
