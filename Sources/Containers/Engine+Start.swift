@@ -16,7 +16,8 @@ extension Engine {
     /// - Throws: `StartError` (with 125/126/127) when it could not start; the container is left
     ///   `created` with the error recorded (or removed with `--rm`).
     /// - Parameter configPending: the bundle's `config.json` is still to be written (`runNew`):
-    ///   it is, once the workload runs (or when its start failed and the container stays).
+    ///   it is, once the workload runs (or when its start failed), for a container that stays
+    ///   after it exits (not `--rm`).
     public func runForeground(_ record: ContainerRecord, early: EarlyInit? = nil, configPending: Bool = false) throws
         -> Int32
     {
@@ -41,7 +42,9 @@ extension Engine {
             launched = try Launcher.launch(plan, stdio: stdio, early: early)
             Trace.mark("launched")
             early?.releaseImage()
-            if configPending { try? writeBundleConfig(r) }
+            // A --rm container's bundle would be deleted again at exit: the record holds the
+            // spec (`skiff inspect`), so only containers that stay get the file.
+            if configPending && !r.settings.autoRemove { try? writeBundleConfig(r) }
             if out[1] >= 0 {
                 close(out[1])
                 close(err[1])
