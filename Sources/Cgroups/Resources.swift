@@ -83,6 +83,9 @@ extension Cgroup {
         if let unified {
             for (file, value) in unifiedWrites { try unified.write(file, value) }
         }
+        if let rules = resources.devices, !rules.isEmpty, let dir = v1("devices") {
+            try DeviceLimits.apply(rules, to: dir)
+        }
     }
 
     func hasV1(_ controller: String) -> Bool { v1(controller) != nil }

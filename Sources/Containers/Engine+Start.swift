@@ -210,6 +210,16 @@ extension Engine {
         try Files.write(run + "/hosts", Array(hosts.utf8))
         let resolv = (try? Files.read("/etc/resolv.conf")) ?? Array("nameserver 127.0.0.53\n".utf8)
         try Files.write(run + "/resolv.conf", resolv)
+        // In its own user namespace the container's root is the block's first id: it owns its
+        // /etc/hostname, hosts and resolv.conf, as with Docker's userns-remap or Podman.
+        if let userns = r.settings.userNamespace,
+            let uid = userns.uidMappings.first(where: { $0.containerID == 0 })?.hostID,
+            let gid = userns.gidMappings.first(where: { $0.containerID == 0 })?.hostID
+        {
+            for name in ["hostname", "hosts", "resolv.conf"] {
+                try check(chown(run + "/" + name, uid_t(uid), gid_t(gid)), "chown", run + "/" + name)
+            }
+        }
 
         Trace.mark("prepare: etc files")
         let cg: Cgroup

@@ -167,6 +167,16 @@ public final class Engine {
                         r.settings.userNamespace = block
                         r.spec.linux?.uidMappings = block.uidMappings
                         r.spec.linux?.gidMappings = block.gidMappings
+                        // devpts' gid=5 (tty) must be a mapped group: a block of 5 ids or fewer
+                        // leaves it out, as runc and Podman do.
+                        if ids.size <= 5, let mounts = r.spec.mounts {
+                            r.spec.mounts = mounts.map { m in
+                                guard m.type == "devpts" else { return m }
+                                var m = m
+                                m.options = m.options?.filter { $0 != "gid=5" }
+                                return m
+                            }
+                        }
                         try s.insert(r)
                         try blocks.record(r.id, block)
                         record = r

@@ -57,9 +57,12 @@ enum SpecBuilder {
         spec.hostname = hostname
         spec.mounts = defaultMounts(runDir: runDir) + (try volumeMounts(req.volumes)) + (try tmpfsMounts(req.tmpfs))
         var linux = Spec.Linux()
+        var resources = Spec.Resources()
         if !req.resources.isEmpty {
-            linux.resources = try req.resources.resources(merging: nil, cpuSharesForWeight: cpuShares(forWeight:))
+            resources = try req.resources.resources(merging: nil, cpuSharesForWeight: cpuShares(forWeight:))
         }
+        resources.devices = req.privileged ? privilegedDevices : defaultDevices
+        linux.resources = resources
         linux.sysctl = try ProcessLimits.sysctls(req.sysctls, privateNetwork: req.network != "host")
         linux.maskedPaths = defaultMaskedPaths
         linux.readonlyPaths = defaultReadonlyPaths
@@ -75,6 +78,23 @@ enum SpecBuilder {
         spec.annotations = annotations.isEmpty ? nil : annotations
         return spec
     }
+
+    /// The device cgroup list of a container (moby `oci/defaults.go` with runc's allowed
+    /// devices, `libcontainer/specconv`): deny everything, allow creating any character or block
+    /// node (`m`; opening one still needs a rule), and allow using /dev/null (1:3), zero (1:5),
+    /// full (1:7), random (1:8), urandom (1:9), tty (5:0), console (5:1), ptmx (5:2), the pty
+    /// slaves (136:*) and /dev/net/tun (10:200). Anything else an image ships or `mknod` makes
+    /// (a host disk, /dev/kvm, /dev/mem) cannot be opened.
+    static let defaultDevices: [Spec.Resources.DeviceRule] = {
+        typealias Rule = Spec.Resources.DeviceRule
+        var rules = [Rule(allow: false, access: "rwm"), Rule(allow: true, type: "c", access: "m"),
+                     Rule(allow: true, type: "b", access: "m")]
+        let usable: [(Int64, Int64?)] = [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (136, nil), (10, 200)]
+        rules += usable.map { Rule(allow: true, type: "c", major: $0.0, minor: $0.1, access: "rwm") }
+        return rules
+    }()
+    /// `--privileged`: every device (Docker's privileged containers).
+    static let privilegedDevices = [Spec.Resources.DeviceRule(allow: true, access: "rwm")]
 
     /// Docker's default `linux.maskedPaths` (moby `oci/defaults.go`): kernel interfaces that leak
     /// host information or can harm it, hidden behind /dev/null (files) or an empty read-only tmpfs.

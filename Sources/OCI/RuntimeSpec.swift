@@ -144,7 +144,28 @@ public struct Spec: Codable, Sendable {
         public var hugepageLimits: [HugepageLimit]?
         /// cgroup v2 files written verbatim (`config-linux.md#unified`), e.g. `["memory.high": "1G"]`.
         public var unified: [String: String]?
+        /// `linux.resources.devices`: the device cgroup's allow/deny list, applied in order
+        /// (`config-linux.md#allowed-device-list`).
+        public var devices: [DeviceRule]?
         public init() {}
+
+        /// One entry of `linux.resources.devices`: `allow` or deny `access` ("r", "w", "m" in any
+        /// combination) to devices of `type` ("a" all, "c" character, "b" block; nil = all) with
+        /// `major`/`minor` (nil = any).
+        public struct DeviceRule: Codable, Sendable, Equatable {
+            public var allow: Bool
+            public var type: String?
+            public var major: Int64?
+            public var minor: Int64?
+            public var access: String?
+            public init(allow: Bool, type: String? = nil, major: Int64? = nil, minor: Int64? = nil, access: String? = nil) {
+                self.allow = allow
+                self.type = type
+                self.major = major
+                self.minor = minor
+                self.access = access
+            }
+        }
 
         /// `linux.resources.memory`. Bytes; -1 means unlimited.
         public struct Memory: Codable, Sendable, Equatable {

@@ -264,10 +264,17 @@ struct Exec: ParsableCommand {
 }
 
 /// `.captureForPassthrough` takes everything after the options, `--help` included: show the help
-/// when it comes first, as `docker run --help` does.
+/// when it comes first, as `docker run --help` does, and refuse an unknown option there.
+/// - Throws: `CleanExit.helpRequest`, or `ValidationError` ("unknown flag", exit 125).
 func helpIfAsked(_ passthrough: [String], _ command: ParsableCommand.Type) throws {
-    if let first = passthrough.first, first == "--help" || first == "-h" {
+    guard let first = passthrough.first else { return }
+    if first == "--help" || first == "-h" {
         throw CleanExit.helpRequest(command)
+    }
+    // The passthrough starts at the first word that is not one of our options: one that still
+    // looks like an option is a typo (`--memroy`), not an image or container called that.
+    if first.hasPrefix("-") && first != "-" {
+        throw ValidationError("unknown flag: \(first) (see skiff \(command._commandName) --help)")
     }
 }
 

@@ -49,4 +49,33 @@ struct FirstUserRegressionTests {
         let r = await skiff("run", "--rm", "-v", "\(dir):/t:ro", "busybox", "/t/t")
         #expect(r.code == 7, "\(r)")
     }
+
+    // Found by a first-user run of session 3's work.
+
+    /// An option `run`/`exec` do not know is refused as one, not taken for an image or container
+    /// called `--memroy`.
+    @Test func unknownFlagsAreRefusedAsFlags() async {
+        for argv in [["run", "--memroy", "1g", "busybox", "true"], ["exec", "--bogus", "c1", "true"]] {
+            let r = await skiff(argv)
+            #expect(r.code == 125 && r.stderr.contains("unknown flag: " + argv[1]), "\(r)")
+            #expect(!r.stderr.contains("no such"), "\(r)")
+        }
+    }
+
+    /// In its own user namespace the container's root owns its /etc/hosts, hostname and
+    /// resolv.conf (they were root-owned on the host, so nobody inside), and a block of five ids
+    /// or fewer, which cannot map the tty group, still gets a /dev/pts.
+    @Test func userNamespaceRootOwnsItsEtcFilesAndSmallBlocksStart() async {
+        guard UserNS.available else {
+            print("skipped userNamespaceRootOwnsItsEtcFilesAndSmallBlocksStart: \(UserNS.unavailableReason ?? "")")
+            return
+        }
+        let w = await skiff(
+            "run", "--rm", "--userns=auto", "busybox", "sh", "-c",
+            "echo 10.1.2.3 extra >> /etc/hosts && tail -n1 /etc/hosts && echo name > /etc/hostname && echo ok")
+        #expect(w.code == 0 && w.stdout.contains("10.1.2.3 extra") && w.stdout.contains("ok"), "\(w)")
+        let small = await skiff("run", "--rm", "--userns=auto:size=3", "busybox", "sh", "-c", "ls /dev/pts && id -u")
+        #expect(small.code == 0 && small.stdout.contains("ptmx"), "\(small)")
+    }
+
 }

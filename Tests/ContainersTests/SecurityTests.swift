@@ -227,4 +227,37 @@ struct SecurityTests {
             #expect(r.code == 125 && r.stderr.contains(c.says), "\(r)")
         }
     }
+
+    // MARK: device cgroup
+
+    /// Docker's device list: a node the container makes (any major, `m` is allowed) opens only
+    /// when it is one of the standard devices; /dev/kvm (10:232) and the host console (4:0) give
+    /// EPERM, /dev/null, /dev/zero and a pty work. `--privileged` opens them. The host's
+    /// `devices.list` of the container's cgroup shows the list.
+    @Test func deviceNodesOutsideDockersListCannotBeOpened() async throws {
+        let script = """
+            mknod /tmp/kvm c 10 232 && echo made; (exec 6<>/tmp/kvm) 2>/dev/null && echo KVM-OPENED
+            mknod /tmp/tty0 c 4 0; (exec 6>/tmp/tty0) 2>/dev/null && echo TTY0-OPENED
+            mknod /tmp/null c 1 3; echo x > /tmp/null && echo null-ok; head -c 3 /dev/zero | wc -c
+            """
+        let r = await skiff("run", "--rm", "busybox", "sh", "-c", script)
+        #expect(r.code == 0, "\(r)")
+        #expect(r.stdout.contains("made") && r.stdout.contains("null-ok"), "\(r)")
+        #expect(!r.stdout.contains("KVM-OPENED") && !r.stdout.contains("TTY0-OPENED"), "\(r)")
+        let p = await skiff("run", "--rm", "--privileged", "busybox", "sh", "-c", "mknod /tmp/z c 1 5 && head -c 1 /tmp/z | wc -c; mknod /tmp/kvm c 10 232; (exec 6<>/tmp/kvm) && echo KVM-OPENED")
+        #expect(p.stdout.contains("KVM-OPENED") || !FileManager.default.fileExists(atPath: "/dev/kvm"), "\(p)")
+        // The rules as the kernel holds them, read from the host.
+        let name = uniqueName("dev")
+        defer { Task { await cleanup(name) } }
+        let started = await skiff("run", "-d", "--name", name, "busybox", "sleep", "30")
+        #expect(started.code == 0, "\(started)")
+        let pid = try #require((try await inspect(name))["State"].flatMap { $0 as? [String: Any] }?["Pid"] as? Int)
+        let line = try String(contentsOfFile: "/proc/\(pid)/cgroup", encoding: .utf8).split(separator: "\n")
+            .first { $0.contains(":devices:") }
+        if let line, let path = line.split(separator: ":", maxSplits: 2).last {
+            let list = try String(contentsOfFile: "/sys/fs/cgroup/devices" + path + "/devices.list", encoding: .utf8)
+            #expect(list.contains("c 1:3 rwm") && list.contains("c 136:* rwm") && !list.contains("a *:*"), "\(list)")
+        }
+    }
+
 }
