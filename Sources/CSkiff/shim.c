@@ -343,3 +343,65 @@ int sk_become_ns_root(void) {
 int sk_ptrace_detach(int pid, int sig) {
     return (int)ptrace(PTRACE_DETACH, (pid_t)pid, NULL, (void *)(long)sig);
 }
+
+/* ---- cgroup v2 device control: a BPF_PROG_TYPE_CGROUP_DEVICE program (runc's devicefilter) ---- */
+#include <linux/bpf.h>
+
+#define SK_INSN(c, d, s, o, i) ((struct bpf_insn){.code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i)})
+
+int sk_devices_bpf_attach(int cgroup_fd, const struct sk_device_rule *rules, int count) {
+    /* r2 = type, r3 = access, r4 = major, r5 = minor (struct bpf_cgroup_dev_ctx); then one block
+       per rule, last rule first (a later rule overrides an earlier one, as in the OCI list), each
+       ending in "r0 = allow; exit"; nothing matched: deny. */
+    int cap = 8 + count * 8;
+    struct bpf_insn *p = calloc((size_t)cap, sizeof *p);
+    if (!p) return -ENOMEM;
+    int n = 0;
+    p[n++] = SK_INSN(BPF_LDX | BPF_MEM | BPF_W, 2, 1, 0, 0);
+    p[n++] = SK_INSN(BPF_ALU64 | BPF_AND | BPF_K, 2, 0, 0, 0xFFFF);
+    p[n++] = SK_INSN(BPF_LDX | BPF_MEM | BPF_W, 3, 1, 0, 0);
+    p[n++] = SK_INSN(BPF_ALU64 | BPF_RSH | BPF_K, 3, 0, 0, 16);
+    p[n++] = SK_INSN(BPF_LDX | BPF_MEM | BPF_W, 4, 1, 4, 0);
+    p[n++] = SK_INSN(BPF_LDX | BPF_MEM | BPF_W, 5, 1, 8, 0);
+    for (int i = count - 1; i >= 0; i--) {
+        const struct sk_device_rule *r = &rules[i];
+        struct bpf_insn block[8];
+        int b = 0;
+        /* Conditions jump to the block's end (patched below). */
+        if (r->type != 'a') block[b++] = SK_INSN(BPF_JMP | BPF_JNE | BPF_K, 2, 0, 0, r->type == 'b' ? BPF_DEVCG_DEV_BLOCK : BPF_DEVCG_DEV_CHAR);
+        block[b++] = SK_INSN(BPF_ALU64 | BPF_MOV | BPF_X, 1, 3, 0, 0);
+        block[b++] = SK_INSN(BPF_ALU64 | BPF_AND | BPF_K, 1, 0, 0, (int)(~(unsigned)r->access & 7u));
+        block[b++] = SK_INSN(BPF_JMP | BPF_JNE | BPF_K, 1, 0, 0, 0);
+        if (r->major >= 0) block[b++] = SK_INSN(BPF_JMP | BPF_JNE | BPF_K, 4, 0, 0, (int)r->major);
+        if (r->minor >= 0) block[b++] = SK_INSN(BPF_JMP | BPF_JNE | BPF_K, 5, 0, 0, (int)r->minor);
+        block[b++] = SK_INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, r->allow ? 1 : 0);
+        block[b++] = SK_INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+        for (int j = 0; j < b; j++) {
+            if ((block[j].code & 0xF0) == BPF_JNE && (block[j].code & 0x07) == BPF_JMP) block[j].off = (short)(b - j - 1);
+            p[n++] = block[j];
+        }
+    }
+    p[n++] = SK_INSN(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0);
+    p[n++] = SK_INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+
+    union bpf_attr load;
+    memset(&load, 0, sizeof load);
+    load.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
+    load.insns = (uint64_t)(uintptr_t)p;
+    load.insn_cnt = (uint32_t)n;
+    load.license = (uint64_t)(uintptr_t)"Apache-2.0";
+    int prog = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &load, sizeof load);
+    int e = errno;
+    free(p);
+    if (prog < 0) return -e;
+    union bpf_attr attach;
+    memset(&attach, 0, sizeof attach);
+    attach.target_fd = (uint32_t)cgroup_fd;
+    attach.attach_bpf_fd = (uint32_t)prog;
+    attach.attach_type = BPF_CGROUP_DEVICE;
+    attach.attach_flags = 0; /* one program per cgroup: attaching again (skiff update) replaces it */
+    int rc = (int)syscall(SYS_bpf, BPF_PROG_ATTACH, &attach, sizeof attach);
+    e = errno;
+    close(prog);
+    return rc < 0 ? -e : 0;
+}

@@ -83,8 +83,15 @@ extension Cgroup {
         if let unified {
             for (file, value) in unifiedWrites { try unified.write(file, value) }
         }
-        if let rules = resources.devices, !rules.isEmpty, let dir = v1("devices") {
-            try DeviceLimits.apply(rules, to: dir)
+        if let rules = resources.devices, !rules.isEmpty {
+            // v1's devices controller where it is mounted, else v2's device program.
+            // SKIFF_DEVICES_BPF=1 takes the v2 way on a hybrid host too (tests).
+            let forceBPF = getenv("SKIFF_DEVICES_BPF").map { String(cString: $0) } == "1"
+            if let dir = v1("devices"), !forceBPF {
+                try DeviceLimits.apply(rules, to: dir)
+            } else if let unified {
+                try DeviceLimits.attachProgram(rules, to: unified)
+            }
         }
     }
 

@@ -129,6 +129,23 @@ int sk_become_ns_root(void);
 /* Number of threads of the calling process (from /proc/self/status), -1 on error. */
 int sk_thread_count(void);
 
+
+/* One rule of a container's device list (runtime-spec linux.resources.devices): type 'a', 'c'
+   or 'b'; major/minor -1 for any; access a mask of 1 mknod, 2 read, 4 write (BPF_DEVCG_ACC_*). */
+struct sk_device_rule {
+    int allow;
+    char type;
+    long long major;
+    long long minor;
+    int access;
+};
+/* Loads a BPF_PROG_TYPE_CGROUP_DEVICE program that applies `rules` (later rules override earlier
+   ones; nothing matched: deny) and attaches it to the cgroup v2 directory `cgroup_fd`
+   (BPF_CGROUP_DEVICE, no flags: a second attach replaces the first): cgroup v2's device control,
+   as runc's devicefilter.
+   Returns 0 or -errno (EPERM without CAP_SYS_ADMIN/CAP_BPF, EINVAL from the verifier). */
+int sk_devices_bpf_attach(int cgroup_fd, const struct sk_device_rule *rules, int count);
+
 #endif
 
 /* execve(2) with a PATH search like execvpe, using `path` (the container's PATH) instead of the
