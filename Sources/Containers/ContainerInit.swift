@@ -143,7 +143,17 @@ enum ContainerInit {
         // The user, the capability sets and no_new_privs (and seccomp when no_new_privs is off).
         let security =
             plan.security ?? ProcessSecurity(capabilities: nil, noNewPrivileges: plan.noNewPrivileges, seccomp: nil)
-        try security.apply(uid: user.uid, gid: user.gid, groups: user.additionalGids)
+        do {
+            try security.apply(uid: user.uid, gid: user.gid, groups: user.additionalGids)
+        } catch let e as SysError where e.errno == EINVAL && plan.userNamespace != nil {
+            // In a user namespace an id outside its map cannot be taken (setuid/setgid: EINVAL).
+            let size = plan.userNamespace?.uidMappings.first?.size ?? 0
+            let largest = ([user.uid, user.gid] + user.additionalGids).max() ?? 0
+            let groups = user.additionalGids.isEmpty ? "" : " (groups \(user.additionalGids.map(String.init).joined(separator: ",")))"
+            throw SkiffError(
+                "user \(user.uid):\(user.gid)\(groups) is outside the container's user namespace, which maps ids 0-\(Int(size) - 1); use --userns=auto:size=\(Int(largest) + 1) or more (\(e))"
+            )
+        }
         Trace.mark("child: user and capabilities set")
         // Credential changes clear the parent-death signal; set it again for the workload.
         _ = sk_set_pdeathsig(SIGKILL)

@@ -114,6 +114,20 @@ enum ImageTables {
     }
 
     /// Every digest (manifest, config, layer) still referenced by some image.
+    /// The init layer directory names (`InitLayer.directoryName`) of every image's layer chain.
+    static func initLayerNames(_ db: Database) throws -> Set<String> {
+        var chains: [String: [(Int64, String)]] = [:]
+        for r in try db.query("SELECT image_id, position, digest FROM image_layers") {
+            guard let id = r["image_id"]?.string, let digest = r["digest"]?.string else { continue }
+            let position: Int64
+            if case .integer(let p)? = r["position"] { position = p } else { position = 0 }
+            chains[id, default: []].append((position, String(digest.dropFirst("sha256:".count))))
+        }
+        return Set(chains.values.map { layers in
+            InitLayer.directoryName(layerHexes: layers.sorted { $0.0 > $1.0 }.map(\.1))
+        })
+    }
+
     static func referencedDigests(_ db: Database) throws -> Set<String> {
         var out = Set<String>()
         for r in try db.query("SELECT id, manifest_digest FROM images") {

@@ -182,9 +182,12 @@ public final class ImageStore {
                 try FS.removeTree(content.directory + "/" + name)
             }
         }
+        let initLayers = try ImageTables.initLayerNames(database)
         for name in try FS.listDirectory(root.layersDir) {
             let hex = String(name.prefix(64))
-            if name.contains(".tmp-") || !keep.contains("sha256:" + hex) {
+            // An init layer goes with the last image whose layer chain it was made for.
+            let unusedInitLayer = name.contains(".init-") && !initLayers.contains(name)
+            if name.contains(".tmp-") || unusedInitLayer || !keep.contains("sha256:" + hex) {
                 logger.debug("removing unreferenced layer \(name)")
                 try FS.removeTree(root.layersDir + "/" + name)
             }

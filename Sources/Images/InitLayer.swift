@@ -37,10 +37,8 @@ public enum InitLayer {
     /// - Returns: the layer's directory, to put first in `lowerdir`.
     /// - Throws: `SysError` when the layer cannot be written (the caller may go on without it).
     public static func ensure(layers: [String], layersDir: String) throws -> String? {
-        guard let top = layers.first, let slash = top.lastIndex(of: "/") else { return nil }
-        let topHex = String(top[top.index(after: slash)...])
-        let key = fnv1a(layers.map { String($0.split(separator: "/").last ?? "") }.joined(separator: "\n"))
-        let path = layersDir + "/" + topHex + ".init-" + key
+        guard !layers.isEmpty else { return nil }
+        let path = layersDir + "/" + directoryName(layerHexes: layers.map { String($0.split(separator: "/").last ?? "") })
         if Files.isDirectory(path) { return path }
         let tmp = path + ".tmp-\(getpid())"
         try? Files.removeTree(tmp)
@@ -60,6 +58,12 @@ public enum InitLayer {
             }
         }
         return path
+    }
+
+    /// The init layer's directory name for a chain of layer digests (hex, top layer first):
+    /// `<top>.init-<FNV-1a 64 of the chain>`.
+    static func directoryName(layerHexes: [String]) -> String {
+        (layerHexes.first ?? "") + ".init-" + fnv1a(layerHexes.joined(separator: "\n"))
     }
 
     /// Writes into `dir` the targets the merged `layers` lack.

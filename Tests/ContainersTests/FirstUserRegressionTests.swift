@@ -76,6 +76,9 @@ struct FirstUserRegressionTests {
         #expect(w.code == 0 && w.stdout.contains("10.1.2.3 extra") && w.stdout.contains("ok"), "\(w)")
         let small = await skiff("run", "--rm", "--userns=auto:size=3", "busybox", "sh", "-c", "ls /dev/pts && id -u")
         #expect(small.code == 0 && small.stdout.contains("ptmx"), "\(small)")
+        // A user the block cannot map is refused naming the range and the size that would do.
+        let outside = await skiff("run", "--rm", "--userns=auto:size=100", "-u", "1000", "busybox", "id")
+        #expect(outside.code == 125 && outside.stderr.contains("maps ids 0-99") && outside.stderr.contains("size=1001"), "\(outside)")
     }
 
 }

@@ -75,3 +75,26 @@ struct InitLayerTests {
         #expect(InitLayer.lookup(["etc", "hosts"], layers: l) == .other)
     }
 }
+
+/// An image's init layer goes with the image: garbage collection keeps the one made for a current
+/// image's layer chain and removes one whose chain no image has any more, even when an image
+/// still uses its top layer (two images sharing a top layer have one init layer each).
+@Test func initLayersGoWithTheirImage() throws {
+    guard requireRoot("initLayersGoWithTheirImage") else { return }
+    let sb = try Sandbox()
+    defer { sb.cleanup() }
+    let store = try sb.store()
+    let image = try #require(try store.load(path: try makeUmociImage(sb)).first)
+    let lowerdirs = try store.resolve(image.id.description).lowerdirs
+    let mine = try #require(try InitLayer.ensure(layers: lowerdirs, layersDir: sb.root.layersDir))
+    // The same top layer over another chain: an init layer no image has.
+    let other = sb.root.layersDir + "/" + InitLayer.directoryName(layerHexes: [image.layerDirectories.last!.split(separator: "/").last.map(String.init)!, "feed"])
+    try FileManager.default.createDirectory(atPath: other, withIntermediateDirectories: false)
+    let lock = try store.lockImages()
+    try store.collectGarbage()
+    close(lock)
+    #expect(FileManager.default.fileExists(atPath: mine), "the image's own init layer is kept")
+    #expect(!FileManager.default.fileExists(atPath: other), "an init layer of no image is removed")
+    try store.remove(image.id.description, force: true)
+    #expect(!FileManager.default.fileExists(atPath: mine), "rmi removes the image's init layer")
+}
