@@ -229,9 +229,14 @@ public final class Engine {
         return current
     }
 
-    /// All containers, reconciled, oldest first.
+    /// All containers, reconciled, oldest first. Also removes empty `skiff-<id>` cgroups of no
+    /// container in this state root that are older than a minute (`Cgroup.removeOrphans`: what a
+    /// foreground run killed in its first milliseconds leaves).
     public func list() throws -> [ContainerRecord] {
-        try store().all().compactMap { try reconcile($0) }
+        let records = try store().all()
+        let known = Set(records.map(\.id))
+        Cgroup.removeOrphans(prefix: "skiff-", olderThan: 60) { known.contains($0) }
+        return try records.compactMap { try reconcile($0) }
     }
 
     /// A container recorded as running whose monitor is gone (killed, crashed, host rebooted) is

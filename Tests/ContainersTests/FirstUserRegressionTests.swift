@@ -81,4 +81,31 @@ struct FirstUserRegressionTests {
         #expect(outside.code == 125 && outside.stderr.contains("maps ids 0-99") && outside.stderr.contains("size=1001"), "\(outside)")
     }
 
+
+    /// A foreground run SIGKILLed in its first milliseconds can leave its container's cgroup
+    /// before the container is recorded; `skiff ps` removes such a set once it is a minute old
+    /// and empty, and leaves a new one (a start in progress) alone.
+    @Test func psRemovesOrphanCgroupsOfNoContainer() async throws {
+        // skiff inherits this process's cgroups: its own pids cgroup is ours.
+        let line = try String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8).split(separator: "\n")
+            .first { $0.contains(":pids:") }
+        guard let line, let path = line.split(separator: ":", maxSplits: 2).last,
+            FileManager.default.fileExists(atPath: "/sys/fs/cgroup/pids")
+        else {
+            print("skipped psRemovesOrphanCgroupsOfNoContainer: no v1 pids hierarchy")
+            return
+        }
+        let base = "/sys/fs/cgroup/pids" + (path == "/" ? "" : String(path))
+        let hex = { (c: Character) in String(repeating: String(c), count: 64) }
+        let old = base + "/skiff-" + hex("e"), fresh = base + "/skiff-" + hex("f")
+        for d in [old, fresh] { mkdir(d, 0o755) }
+        defer { for d in [old, fresh] { rmdir(d) } }
+        var times = [timespec(tv_sec: time(nil) - 600, tv_nsec: 0), timespec(tv_sec: time(nil) - 600, tv_nsec: 0)]
+        #expect(utimensat(AT_FDCWD, old, &times, 0) == 0, "cannot age the test cgroup: errno \(errno)")
+        let r = await skiff("ps", "-a")
+        #expect(r.code == 0, "\(r)")
+        #expect(!FileManager.default.fileExists(atPath: old), "an old empty orphan cgroup is removed")
+        #expect(FileManager.default.fileExists(atPath: fresh), "a new one (a start in progress) stays")
+    }
+
 }
