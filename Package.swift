@@ -49,7 +49,16 @@ let package = Package(
                 "Containers", "Images", "Store", "OCI", "LinuxSys", "Cgroups", "Allocator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ]),
+            ],
+            // Release builds (always with --static-swift-stdlib: scripts/bootstrap, scripts/bench*)
+            // are position-dependent: the 43 000 relative relocations of the Swift metadata are
+            // resolved at link time instead of by ld.so in every process, which wrote ~2.5 MiB of
+            // pages per start, twice per `skiff run` (the CLI and the container's first process):
+            // 345 -> 212 page faults, 1.8 -> 1.5 ms per process start (BENCHMARKS.md). Shared
+            // libraries, stack and heap stay randomized; the binary's own addresses do not (as Go
+            // builds runc by default). Debug builds link libswiftCore.so, whose protected symbols
+            // a non-PIE executable must not reference (ld.so warns on every start), so they stay PIE.
+            linkerSettings: [.unsafeFlags(["-Xlinker", "-no-pie"], .when(configuration: .release))]),
         .testTarget(name: "OCITests", dependencies: ["OCI", "LinuxSys"]),
         // guests/ holds assembly sources the tests build with gcc at run time.
         .testTarget(name: "KVMTests", dependencies: ["KVM", "CKVM", "LinuxSys"], exclude: ["guests"]),

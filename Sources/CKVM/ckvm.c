@@ -50,3 +50,25 @@ uint32_t ckvm_run_system_event_type(const struct kvm_run *run) { return run->sys
 uint64_t ckvm_run_system_event_flags(const struct kvm_run *run) {
     return run->system_event.ndata > 0 ? run->system_event.data[0] : 0;
 }
+
+/* ---- deferred release of a VM file (see ckvm.h) ---- */
+#include <errno.h>
+#include <linux/io_uring.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+int ckvm_defer_release(int fd) {
+    struct io_uring_params params;
+    memset(&params, 0, sizeof params);
+    int ring = (int)syscall(__NR_io_uring_setup, 1, &params);
+    if (ring < 0) return -1;
+    int files[1] = {fd};
+    if (syscall(__NR_io_uring_register, ring, IORING_REGISTER_FILES, files, 1) < 0) {
+        int e = errno;
+        close(ring);
+        errno = e;
+        return -1;
+    }
+    return ring;
+}

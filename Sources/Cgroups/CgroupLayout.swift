@@ -109,6 +109,25 @@ public struct CgroupLayout: Codable, Sendable, Equatable {
         do { procCgroup = try CgroupFiles.read(cgroupPath) } catch {
             throw .procFile(path: cgroupPath, errno: error.errno ?? 0)
         }
+        // A process asks several times on its way to start a workload (host capacity, admission,
+        // the workload's cgroup); the answer changes only when one of the two files does.
+        let key = DetectKey(procRoot: procRoot, fsRoot: fsRoot, mountinfo: mountinfo, procCgroup: procCgroup)
+        if let hit = detected.withLock({ $0?.key == key ? $0?.layout : nil }) { return hit }
+        let layout = try detect(
+            mountinfo: mountinfo, procCgroup: procCgroup, mountinfoPath: mountinfoPath, cgroupPath: cgroupPath,
+            fsRoot: fsRoot)
+        detected.withLock { $0 = (key, layout) }
+        return layout
+    }
+
+    private struct DetectKey: Equatable, Sendable {
+        var procRoot, fsRoot, mountinfo, procCgroup: String
+    }
+    private static let detected = Mutex<(key: DetectKey, layout: CgroupLayout)?>(nil)
+
+    private static func detect(
+        mountinfo: String, procCgroup: String, mountinfoPath: String, cgroupPath: String, fsRoot: String
+    ) throws(CgroupError) -> CgroupLayout {
         let mounts = try cgroupMounts(mountinfo, path: mountinfoPath)
         guard !mounts.isEmpty else { throw .notMounted(mountinfo: mountinfoPath) }
         let entries = try ProcCgroupEntry.parse(procCgroup, path: cgroupPath)

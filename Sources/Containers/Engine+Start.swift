@@ -310,18 +310,25 @@ extension Engine {
     func markRunning(_ r: inout ContainerRecord, _ l: Launched) throws {
         let me = getpid()
         let meStart = Processes.startTime(me)
-        r = try store().modify(r.id) { rec in
-            rec.status = .running
-            rec.pid = l.pid
-            rec.pidStartTime = l.startTime
-            rec.monitorPID = me
-            rec.monitorStartTime = meStart
-            rec.startedAt = Clock.now()
-            rec.finishedAt = nil
-            rec.exitCode = nil
-            rec.oomKilled = false
-            rec.error = nil
-        } ?? r
+        r.status = .running
+        r.pid = l.pid
+        r.pidStartTime = l.startTime
+        r.monitorPID = me
+        r.monitorStartTime = meStart
+        r.startedAt = Clock.now()
+        r.finishedAt = nil
+        r.exitCode = nil
+        r.oomKilled = false
+        r.error = nil
+        // In place, without decoding and re-encoding the stored document (ContainerStore.patch).
+        try store().patch(
+            r.id, status: .running,
+            [
+                "pid": .integer(Int64(l.pid)), "pidStartTime": .integer(Int64(l.startTime)),
+                "monitorPID": .integer(Int64(me)), "monitorStartTime": meStart.map { .integer(Int64($0)) } ?? .absent,
+                "startedAt": .real(r.startedAt ?? 0), "finishedAt": .absent, "exitCode": .absent,
+                "oomKilled": .bool(false), "error": .absent,
+            ])
     }
 
     /// Records a start that failed before the workload ran, and releases what `prepare` took.

@@ -69,6 +69,7 @@ extension Engine {
         } catch let e as AllocatorError {
             throw SkiffError(e.description)
         }
+        Trace.mark("vm: sized")
         guard (1...CPUIDPolicy.maxVCPUs).contains(sizing.vcpus) else {
             throw SkiffError("--cpus \(sizing.vcpus): a VM has 1…\(CPUIDPolicy.maxVCPUs) vCPUs")
         }
@@ -98,6 +99,7 @@ extension Engine {
         } catch {
             throw SkiffError("\(error)")
         }
+        Trace.mark("vm: kernel checked")
         let id = Random.hex(bytes: 32)
         var settings = RunSettings()
         settings.autoRemove = req.autoRemove
@@ -254,6 +256,8 @@ extension Engine {
                 try? self.markRunning(&record.value, launched)
                 ready()
                 Trace.mark("vmm: recorded running")
+                // The VM's destruction happens after this process exits (see the method).
+                machine.vm.deferReleaseToExit()
             }
             // Start-up code (CLI, database, JSON, loaders) is not needed while the guest runs; a
             // second in, once the vCPU loop and devices have faulted in what they use, give it back.
@@ -261,6 +265,7 @@ extension Engine {
             if recorder == nil {
                 try? markRunning(&record.value, launched)
                 ready()
+                machine.vm.deferReleaseToExit()
             }
             let outcome = machine.run(input: input)
             if let recorder { pthread_join(recorder, nil) }

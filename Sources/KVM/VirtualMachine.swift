@@ -41,7 +41,30 @@ public final class VirtualMachine {
         }
     }
 
-    deinit { close(fd) }
+    /// The io_uring instance holding a reference to `fd` (`deferReleaseToExit`), or -1.
+    private var releaseRing: Int32 = -1
+
+    deinit {
+        close(fd)
+        if releaseRing >= 0 { close(releaseRing) }
+    }
+
+    /// Lets the kernel destroy this VM in a worker thread after the last descriptor of this
+    /// process is gone, instead of in the process's exit (`ckvm_defer_release`): the VM's teardown
+    /// (`kvm_destroy_vm`, which waits for several SRCU grace periods: 10-20 ms measured on the
+    /// kvm_pvm host, BENCHMARKS.md "VM start-up") then no longer delays whoever waits for the
+    /// VMM to exit. Guest RAM is still freed by the exit itself (it is this process's mapping).
+    /// Call once, from any thread; the extra reference lives until this object or the process goes.
+    /// - Returns: false, with nothing changed, where io_uring is unavailable (old kernel,
+    ///   `kernel.io_uring_disabled`, a seccomp filter): the VM is then destroyed at exit as before.
+    @discardableResult
+    public func deferReleaseToExit() -> Bool {
+        guard releaseRing < 0 else { return true }
+        let ring = ckvm_defer_release(fd)
+        guard ring >= 0 else { return false }
+        releaseRing = ring
+        return true
+    }
 
     /// `KVM_CREATE_IRQCHIP`: the in-kernel PIC, IOAPIC and local APICs. Call before creating vCPUs.
     public func createIRQChip() throws {

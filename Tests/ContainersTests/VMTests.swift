@@ -85,6 +85,32 @@ struct VMTests {
         #expect(try await Self.row(name) == nil, "the record is gone")
     }
 
+    /// The VM's destruction is left to the kernel after the VMM exits (io_uring holds the last
+    /// reference; `VirtualMachine.deferReleaseToExit`): it must still happen. The VM's PIT thread,
+    /// `kvm-pit/<VMM pid>`, exists from VM creation to `kvm_destroy_vm`; it must be gone soon after
+    /// the VMM exited, or VMs would leak.
+    @Test func aForegroundVMIsDestroyedAfterItsVMMExits() async throws {
+        let kernel = try await VMGuest.hello()
+        let r = await sh(
+            "SKIFF_ROOT=\(Harness.stateRoot) \(Harness.binary) run --rm --vm --kernel \(kernel) & echo pid=$!; wait $!")
+        #expect(r.code == 0 && r.stdout.contains("hello from the guest\n"), "\(r)")
+        let pid = try #require(r.lines.first { $0.hasPrefix("pid=") }.flatMap { Int32($0.dropFirst(4)) }, "\(r)")
+        func pitThreads() -> Int {
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+            return tasks.filter { entry in
+                guard Int32(entry) != nil else { return false }
+                let comm = (try? String(contentsOfFile: "/proc/\(entry)/comm", encoding: .utf8)) ?? ""
+                return comm == "kvm-pit/\(pid)\n"
+            }.count
+        }
+        var left = pitThreads()
+        for _ in 0..<500 where left > 0 {
+            usleep(10_000)
+            left = pitThreads()
+        }
+        #expect(left == 0, "kvm-pit/\(pid) still exists 5 s after its VMM exited: the VM was not destroyed")
+    }
+
     @Test func detachedHelloExitsZeroLogsTheLineAndRmCleansUp() async throws {
         let kernel = try await VMGuest.hello()
         let name = uniqueName("vm-d")

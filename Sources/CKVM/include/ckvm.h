@@ -51,6 +51,15 @@ int ckvm_ioctl(int fd, unsigned long request, void *arg);
 /// ioctl(2) with an integer argument (KVM_CREATE_VCPU, KVM_SET_TSS_ADDR, KVM_CHECK_EXTENSION …).
 int ckvm_ioctl_value(int fd, unsigned long request, unsigned long value);
 
+/// Hands a reference to `fd` (a VM file) to a new io_uring instance's fixed-file table
+/// (io_uring_setup(2) with 1 entry, IORING_REGISTER_FILES) and returns the ring's descriptor
+/// (close-on-exec), or -1 with errno (ENOSYS, EPERM where io_uring is disabled). When the process
+/// later exits, its own references go with it, and the ring's is dropped by the kernel's io_uring
+/// exit work in a worker thread: the VM's destruction (kvm_destroy_vm and its SRCU grace periods,
+/// 10-20 ms on the hosts measured in BENCHMARKS.md) runs there instead of in the exit the caller
+/// of the process waits for.
+int ckvm_defer_release(int fd);
+
 /// A zeroed `struct kvm_cpuid2` with room for `nent` entries and `nent` set; free with free(3).
 struct kvm_cpuid2 *ckvm_cpuid2_alloc(uint32_t nent);
 /// Entry `i` of a `struct kvm_cpuid2`.
