@@ -129,23 +129,9 @@ struct Run: ParsableCommand {
         guard imageAndCommand.isEmpty else {
             throw SkiffError("skiff run --vm takes no IMAGE or COMMAND (got \(imageAndCommand.joined(separator: " "))); give --kernel PATH")
         }
-        var req = VMRequest()
-        req.kernel = kernel
-        req.initrd = initrd
-        if let cmdline { req.commandLine = cmdline }
-        if let cpus = options.limits.cpus {
-            guard let n = Int(cpus), n >= 1 else { throw SkiffError("--cpus \(cpus): with --vm, a whole number of vCPUs (1, 2, …)") }
-            req.vcpus = n
-        }
-        if let memory = options.limits.memory {
-            req.memoryBytes = UInt64(try ResourceFlags.bytes(memory, flag: "--memory", minimum: 1 << 20))
-        }
-        (req.cpuRatio, req.memoryRatio) = try options.limits.flags.ratios(vm: true)
-        req.name = options.name
-        req.autoRemove = autoRemove
-        req.disks = disk
-        req.interactive = options.interactive
-        return req
+        return try RunVM.request(
+            kernel: kernel, initrd: initrd, cmdline: cmdline, disks: disk, limits: options.limits.flags,
+            name: options.name, autoRemove: autoRemove, interactive: options.interactive)
     }
 
     func run() throws {
@@ -156,16 +142,7 @@ struct Run: ParsableCommand {
                 if options.userns != nil {
                     throw SkiffError("--userns applies to containers; a VM's guest has its own kernel and ids")
                 }
-                let engine = global.engine()
-                let record = try engine.createVM(try vmRequest())
-                engine.removeOnRefusal = true
-                if detach {
-                    try engine.startDetached(record)
-                    print(record.id)
-                } else {
-                    let code = try engine.runVMForeground(record)
-                    throw ExitCode(code)
-                }
+                try RunVM.start(try vmRequest(), engine: global.engine(), detach: detach)
             }
             return
         }
@@ -183,6 +160,82 @@ struct Run: ParsableCommand {
             engine.removeOnRefusal = true
             try engine.startDetached(record)
             print(record.id)
+        }
+    }
+}
+
+/// `skiff run --vm …` parsed with only the options a VM takes. `run` has some seventy options, and
+/// building all of them is most of the 2-3 ms that argument parsing costs a start; main.swift tries
+/// this command first when `--vm` is given and falls back to `Run` for anything it does not accept
+/// (a container option, an IMAGE, `--help`), which then gives the same result and messages as always.
+/// Not a subcommand of its own: users only ever type `run`.
+struct RunVM: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "run")
+    @OptionGroup var global: GlobalOptions
+    @Flag(name: .customLong("vm")) var vm = false
+    @Option(name: .customLong("kernel")) var kernel: String?
+    @Option(name: .customLong("initrd")) var initrd: String?
+    @Option(name: .customLong("cmdline")) var cmdline: String?
+    @Option(name: .customLong("disk")) var disk: [String] = []
+    @Option(name: .long) var name: String?
+    @Flag(name: [.short, .long]) var interactive = false
+    @Flag(name: [.short, .long]) var detach = false
+    @Flag(name: .customLong("rm")) var autoRemove = false
+    @Option(name: .long, parsing: .unconditional) var cpus: String?
+    @Option(name: [.short, .long], parsing: .unconditional) var memory: String?
+    @Option(name: .customLong("cpu-ratio")) var cpuRatio: String?
+    @Option(name: .customLong("memory-ratio")) var memoryRatio: String?
+    @Option(name: .customLong("ratio")) var ratio: String?
+
+    func run() throws {
+        var limits = ResourceFlags()
+        limits.cpus = cpus
+        limits.memory = memory
+        limits.cpuRatio = cpuRatio
+        limits.memoryRatio = memoryRatio
+        limits.ratio = ratio
+        try execute {
+            let req = try Self.request(
+                kernel: kernel, initrd: initrd, cmdline: cmdline, disks: disk, limits: limits, name: name,
+                autoRemove: autoRemove, interactive: interactive)
+            try Self.start(req, engine: global.engine(), detach: detach)
+        }
+    }
+
+    /// The request `run --vm` makes of these options (shared with `Run`).
+    static func request(
+        kernel: String?, initrd: String?, cmdline: String?, disks: [String], limits: ResourceFlags, name: String?,
+        autoRemove: Bool, interactive: Bool
+    ) throws -> VMRequest {
+        var req = VMRequest()
+        req.kernel = kernel
+        req.initrd = initrd
+        if let cmdline { req.commandLine = cmdline }
+        if let cpus = limits.cpus {
+            guard let n = Int(cpus), n >= 1 else { throw SkiffError("--cpus \(cpus): with --vm, a whole number of vCPUs (1, 2, …)") }
+            req.vcpus = n
+        }
+        if let memory = limits.memory {
+            req.memoryBytes = UInt64(try ResourceFlags.bytes(memory, flag: "--memory", minimum: 1 << 20))
+        }
+        (req.cpuRatio, req.memoryRatio) = try limits.ratios(vm: true)
+        req.name = name
+        req.autoRemove = autoRemove
+        req.disks = disks
+        req.interactive = interactive
+        return req
+    }
+
+    /// Records the VM and runs it: in the foreground (this process is the VMM; exits with the
+    /// guest's result) or, with `detach`, under a monitor (prints the ID).
+    static func start(_ req: VMRequest, engine: Engine, detach: Bool) throws {
+        let record = try engine.createVM(req)
+        engine.removeOnRefusal = true
+        if detach {
+            try engine.startDetached(record)
+            print(record.id)
+        } else {
+            throw ExitCode(try engine.runVMForeground(record))
         }
     }
 }

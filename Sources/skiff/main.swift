@@ -34,7 +34,11 @@ do {
     // `run` is parsed as a command of its own first: the same options, without walking the whole
     // command tree (about 20 % fewer instructions on the start path). Anything it does not accept
     // (help, errors, completion requests) goes through the full parse, which words the message.
-    if hoisted.first == "run", let run = try? Run.parse(Array(hoisted.dropFirst())) {
+    // `run --vm` first tries the VM's own options alone (RunVM, fewer to build).
+    let rest = Array(hoisted.dropFirst())
+    if hoisted.first == "run", rest.contains("--vm"), let vm = try? RunVM.parse(rest), vm.vm {
+        command = vm
+    } else if hoisted.first == "run", let run = try? Run.parse(rest) {
         command = run
     } else {
         command = try Skiff.parseAsRoot(hoisted)

@@ -230,6 +230,29 @@ struct VMTests {
         try? FileManager.default.removeItem(atPath: image)
     }
 
+    /// `run --vm` is parsed with the VM's options alone when that suffices (main.swift, RunVM) and
+    /// by the whole `run` command otherwise: both must behave as `run` always did.
+    @Test func vmRunsParseTheSameWithOrWithoutContainerOptions() async throws {
+        let hello = try await VMGuest.hello()
+        // Only VM options, in Docker's mixed order and `=` forms: the short path.
+        let short = await skiff("run", "--rm", "-i", "--vm", "--kernel=\(hello)", "--memory=64m", "--cpus", "1", stdin: "")
+        #expect(short.code == 0 && short.stdout == "hello from the guest\n", "\(short)")
+        // A container option with --vm: the whole command parses it and, as before, a VM ignores it.
+        let mixed = await skiff("run", "--rm", "--vm", "--kernel", hello, "--pids-limit", "50")
+        #expect(mixed.code == 0 && mixed.stdout == "hello from the guest\n", "\(mixed)")
+        // Refusals and usage errors keep their messages.
+        let userns = await skiff("run", "--rm", "--vm", "--kernel", hello, "--userns=auto")
+        #expect(userns.code == 125 && userns.stderr.contains("--userns applies to containers"), "\(userns)")
+        let image = await skiff("run", "--rm", "--vm", "--kernel", hello, "busybox")
+        #expect(image.code == 125 && image.stderr.contains("takes no IMAGE or COMMAND"), "\(image)")
+        let typo = await skiff("run", "--rm", "--vm", "--kernle", hello)
+        #expect(typo.code == 125 && typo.stderr.contains("--kernle"), "\(typo)")
+        let help = await skiff("run", "--vm", "--help")
+        #expect(help.code == 0 && help.stdout.contains("--pids-limit") && help.stdout.contains("--kernel"), "\(help)")
+        let badCPUs = await skiff("run", "--rm", "--vm", "--kernel", hello, "--cpus", "0.5")
+        #expect(badCPUs.code == 125 && badCPUs.stderr.contains("whole number of vCPUs"), "\(badCPUs)")
+    }
+
     @Test func badInputFails125WithAClearMessageAndLeavesNothing() async throws {
         let name = uniqueName("vm-bad")
         let noKernel = await skiff("run", "--name", name, "--vm")
