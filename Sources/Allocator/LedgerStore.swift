@@ -15,7 +15,8 @@ public struct LedgerStore {
     /// - Throws: `DatabaseError`.
     public init(db: Database) throws {
         self.db = db
-        try db.execute(
+        try db.ensureSchema(
+            "ledger",
             """
             CREATE TABLE IF NOT EXISTS reservations (
                 id TEXT PRIMARY KEY,

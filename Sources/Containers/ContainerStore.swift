@@ -11,7 +11,8 @@ public struct ContainerStore {
     /// - Throws: `DatabaseError`.
     public init(db: Database) throws {
         self.db = db
-        try db.execute(
+        try db.ensureSchema(
+            "containers",
             """
             CREATE TABLE IF NOT EXISTS containers (
                 id TEXT PRIMARY KEY,
@@ -67,13 +68,16 @@ public struct ContainerStore {
         case real(Double)
         case text(String)
         case bool(Bool)
+        /// A JSON document (object, array) put in as it is.
+        case json(String)
     }
 
     /// Sets or removes top-level fields of one record and its `status` column in a single
     /// UPDATE, with SQLite's `json_set`/`json_remove` (sqlite.org/json1.html) instead of decoding
     /// and re-encoding the whole document as `modify` does: on the start path the spec, with its
     /// seccomp profile, makes that round trip about 2 ms of CPU. Keys are `ContainerRecord`'s
-    /// property names (its synthesized coding keys; `ContainerStorePatchTests` checks them).
+    /// property names (its synthesized coding keys; `ContainerStorePatchTests` checks them), or a
+    /// dotted path into it (`spec.linux`) whose parent exists.
     /// - Returns: false when no record has that ID.
     /// - Throws: `DatabaseError`.
     @discardableResult
@@ -88,6 +92,7 @@ public struct ContainerStore {
             case .real(let v): params.append(.real(v)); doc += ", ?, ?"
             case .text(let v): params.append(.text(v)); doc += ", ?, ?"
             case .bool(let v): params.append(.text(v ? "true" : "false")); doc += ", ?, json(?)"
+            case .json(let v): params.append(.text(v)); doc += ", ?, json(?)"
             }
             params.insert(.text("$." + key), at: params.count - 1)
         }

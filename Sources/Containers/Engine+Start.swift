@@ -338,7 +338,7 @@ extension Engine {
         removeRunDir(r)
         // `skiff run` refused by the allocator: the container it just created never ran; remove it
         // so the refusal leaves nothing behind (a `skiff start` keeps its container).
-        if removeOnRefusal, error is AllocatorError, r.startedAt == nil {
+        if removeOnRefusal, error is AllocatorError || error is VMBuildError, r.startedAt == nil {
             removeFiles(r)
             try? store().delete(r.id)
             return

@@ -44,6 +44,34 @@ extension Engine {
     /// - Throws: `SkiffError` (125) for a missing or unreadable kernel, a host without /dev/kvm,
     ///   or the loader's error; nothing is left behind.
     public func createVM(_ req: VMRequest) throws -> ContainerRecord {
+        let plan = try planVM(req)
+        // A dry run of the devices and the loader into untouched (MAP_NORESERVE) memory: a file that
+        // is no kernel, a kernel that does not fit, or a command line that the disks make too long is
+        // refused before anything is recorded.
+        do {
+            let scratch = try GuestMemory(size: plan.settings.memoryBytes)
+            let devices = try VMMachine.devices(plan.settings, memory: scratch, interrupt: { _, _ in })
+            _ = try LinuxBoot.load(
+                kernel: plan.settings.kernel, initrd: plan.settings.initrd,
+                commandLine: devices.commandLine(appendingTo: req.commandLine), into: scratch)
+        } catch {
+            throw SkiffError("\(error)")
+        }
+        Trace.mark("vm: kernel checked")
+        return try recordVM(req, plan, id: Random.hex(bytes: 32))
+    }
+
+    /// What `createVM` checks and sizes before anything exists.
+    struct VMPlan {
+        var settings: VMSettings
+        var sizing: VMSizing
+        /// The command line the guest gets: the user's and one parameter per virtio-mmio device.
+        var guestCommandLine: String
+    }
+
+    /// Checks the files and flags of a VM request and sizes it with the allocator.
+    /// - Throws: `SkiffError` (125) naming the flag or file; nothing is made.
+    func planVM(_ req: VMRequest) throws -> VMPlan {
         guard let given = req.kernel, !given.isEmpty else {
             throw SkiffError("skiff run --vm needs --kernel PATH (an ELF64 vmlinux or a bzImage)")
         }
@@ -87,20 +115,16 @@ extension Engine {
         let vmSettings = VMSettings(
             kernel: kernel, initrd: initrd, commandLine: req.commandLine, vcpus: sizing.vcpus,
             memoryBytes: sizing.guestMemoryBytes, disks: disks)
-        // A dry run of the devices and the loader into untouched (MAP_NORESERVE) memory: a file that
-        // is no kernel, a kernel that does not fit, or a command line that the disks make too long is
-        // refused before anything is recorded.
-        let guestCommandLine: String
-        do {
-            let scratch = try GuestMemory(size: sizing.guestMemoryBytes)
-            let devices = try VMMachine.devices(vmSettings, memory: scratch, interrupt: { _, _ in })
-            guestCommandLine = devices.commandLine(appendingTo: req.commandLine)
-            _ = try LinuxBoot.load(kernel: kernel, initrd: initrd, commandLine: guestCommandLine, into: scratch)
-        } catch {
-            throw SkiffError("\(error)")
-        }
-        Trace.mark("vm: kernel checked")
-        let id = Random.hex(bytes: 32)
+        let devices = (0..<disks.count).map(VirtioMMIODevices.commandLineParameter(ofDevice:)).joined(separator: " ")
+        let guestCommandLine = [req.commandLine, devices].filter { !$0.isEmpty }.joined(separator: " ")
+        return VMPlan(settings: vmSettings, sizing: sizing, guestCommandLine: guestCommandLine)
+    }
+
+    /// Records the VM of `plan` as `created` under `id`.
+    /// - Throws: `SkiffError` for a taken or invalid name; nothing is left behind.
+    func recordVM(_ req: VMRequest, _ plan: VMPlan, id: String) throws -> ContainerRecord {
+        let (vmSettings, sizing, guestCommandLine) = (plan.settings, plan.sizing, plan.guestCommandLine)
+        let kernel = vmSettings.kernel
         var settings = RunSettings()
         settings.autoRemove = req.autoRemove
         settings.interactive = req.interactive
@@ -144,19 +168,46 @@ extension Engine {
     /// - Throws: `SkiffError` when the VM could not be set up (the record is left `created` with
     ///   the error, or removed with `--rm`).
     public func runVMForeground(_ record: ContainerRecord) throws -> Int32 {
+        try runVMForeground(record, setup: nil)
+    }
+
+    /// `skiff run --vm` in the foreground from a request: as `createVM` then `runVMForeground`, but
+    /// without the loader's dry run: the VM's cgroup and machine are made (`VMSetup`) while the VM
+    /// is recorded and admitted, and a kernel that does not load removes the record again
+    /// (`VMBuildError`), so bad input still leaves nothing behind.
+    public func runVMForeground(_ req: VMRequest) throws -> Int32 {
+        let plan = try planVM(req)
+        let id = Random.hex(bytes: 32)
+        let sink = SerialSink(log: nil)
+        let setup = VMSetup(
+            name: "skiff-" + id, parent: nil, settings: plan.settings, output: { sink.write($0) })
+        let record: ContainerRecord
+        do {
+            record = try recordVM(req, plan, id: id)
+        } catch {
+            if let cg = setup.abandon() {
+                leaveCgroup(paths: cg.directories.map(\.path))
+                try? cg.remove(timeout: .seconds(5))
+            }
+            throw error
+        }
+        removeOnRefusal = true
+        return try runVMForeground(record, setup: setup, sink: sink)
+    }
+
+    func runVMForeground(_ record: ContainerRecord, setup: VMSetup?, sink: SerialSink = SerialSink(log: nil)) throws
+        -> Int32
+    {
         var r = record
         let writer = r.settings.autoRemove ? nil : try LogWriter(path: logPath(r.id))
-        let output: (UInt8) -> Void = { byte in
-            var b = byte
-            _ = write(1, &b, 1)
-            writer?.append([byte][...], stream: "stdout")
-        }
+        sink.log = writer
+        let output: (UInt8) -> Void = { sink.write($0) }
         let terminal = isatty(0) != 0
         var saved = termios()
         let rawMode = terminal && sk_make_raw(0, &saved) == 0
         defer { if rawMode { _ = sk_restore_termios(0, &saved) } }
         let input: Int32? = terminal || r.settings.interactive ? 0 : nil
-        let outcome = try runVMM(&r, output: output, input: input, ready: {})
+        let outcome = try runVMM(&r, output: output, input: input, setup: setup, ready: {})
         writer?.flush()
         if let error = outcome.error { try? Files.write(fd: 2, Array("skiff: \(error)\n".utf8)) }
         return outcome.code
@@ -201,16 +252,22 @@ extension Engine {
     /// the serial console), records the exit.
     /// - Throws: only set-up errors, after `failStart` has recorded them.
     func runVMM(
-        _ r: inout ContainerRecord, output: @escaping (UInt8) -> Void, input: Int32? = nil, ready: () -> Void
+        _ r: inout ContainerRecord, output: @escaping (UInt8) -> Void, input: Int32? = nil, setup early: VMSetup? = nil,
+        ready: () -> Void
     ) throws -> VMOutcome {
-        guard let settings = r.settings.vm else { throw SkiffError("\(r.name) is not a VM") }
+        guard let settings = r.settings.vm else {
+            early?.abandon()
+            throw SkiffError("\(r.name) is not a VM")
+        }
+        // The cgroup and the machine are made on a second thread (VMSetup) while this one admits
+        // the VM and records its limits: they do not depend on each other, and a refusal undoes both.
+        let setup = early ?? VMSetup(name: "skiff-" + r.id, parent: r.settings.cgroupParent, settings: settings, output: output)
         let cg: Cgroup
         let machine: VMMachine
         do {
-            // Admission before anything exists: a refused VM leaves nothing behind.
             let allocatable = try admit(&r)
             do {
-                cg = try Cgroup.create(name: "skiff-" + r.id, parent: r.settings.cgroupParent)
+                cg = try setup.cgroup()
             } catch {
                 throw SkiffError("cannot create the VM's cgroup: \(error)")
             }
@@ -226,25 +283,28 @@ extension Engine {
                 r.spec.linux = linux
                 try applyResources(resources, to: cg, name: r.name)
             }
-            try store().update(r)
-            // The VMM joins before it maps guest memory or starts a thread, so limits cover both.
-            // v1: "0" to `tasks` moves only this thread, the process's only one before the vCPUs
-            // start, without the global migration lock's RCU grace period (see CgroupJoin); v2
-            // refuses thread moves between domain cgroups, so there the process moves.
+            // The cgroup and the limits, written into the stored record in place (ContainerStore.patch).
+            let linux: ContainerStore.Field = try r.spec.linux.map { .json(try OCIJSON.string($0)) } ?? .absent
+            try store().patch(
+                r.id, status: r.status, ["cgroupPaths": .json(try OCIJSON.string(r.cgroupPaths)), "spec.linux": linux])
+            Trace.mark("vmm: limits recorded")
+            machine = try setup.machine()
+            Trace.mark("vmm: machine created")
+            // The vCPU threads are started from this thread and inherit its cgroups: it joins the
+            // v1 hierarchies now, by a `tasks` self-move (this thread only, without the global
+            // migration lock's RCU grace period; see CgroupJoin). The setup thread moved the whole
+            // process into the v2 one already (v2 has no per-thread membership between domain cgroups).
             try Processes.requireSingleThreaded("VMM cgroup join")
-            Trace.mark("vmm: cgroup created")
-            for dir in cg.directories {
-                try Self.writeCgroupFile(dir.file(dir.version == .v1 ? "tasks" : "cgroup.procs"), "0")
+            for dir in cg.directories where dir.version == .v1 {
+                try Self.writeCgroupFile(dir.file("tasks"), "0")
             }
             Trace.mark("vmm: joined")
-            machine = try VMMachine(settings: settings, output: output)
-            Trace.mark("vmm: machine created")
         } catch {
+            if let made = setup.abandon(), r.cgroupPaths.isEmpty { r.cgroupPaths = made.directories.map(\.path) }
             leaveCgroup(r)
             failStart(r, error)
             throw SkiffError("\(error)")
         }
-        VMMachine.blockStopSignals()  // before any thread exists: all of them inherit the mask
         // The VMM is both the workload and its monitor. The record says so from a second thread
         // while the guest already starts (the state database is not used by this one meanwhile);
         // `ready` follows the record, and the exit is recorded only after both.
@@ -286,9 +346,12 @@ extension Engine {
 
     /// Moves this process back to the parent of each of its workload cgroup directories.
     @discardableResult
-    func leaveCgroup(_ r: ContainerRecord) -> Bool {
+    func leaveCgroup(_ r: ContainerRecord) -> Bool { leaveCgroup(paths: r.cgroupPaths) }
+
+    @discardableResult
+    func leaveCgroup(paths: [String]) -> Bool {
         var ok = true
-        for path in r.cgroupPaths {
+        for path in paths {
             guard let slash = path.lastIndex(of: "/") else { continue }
             let parent = String(path[..<slash])
             if (try? Self.writeCgroupFile(parent + "/cgroup.procs", "\(getpid())")) == nil { ok = false }
@@ -320,6 +383,102 @@ extension Engine {
             rec.cgroupPaths = []
             rec.error = outcome.error
         }
+    }
+}
+
+/// The VM's cgroup and machine, made on a thread of their own while the VMM's main thread admits
+/// the VM and records it (`Engine.runVMM`). The thread creates the cgroup `name`, moves itself into
+/// it (v1: its `tasks`, this thread only; v2: `cgroup.procs`, the whole process) so that what the
+/// machine allocates (KVM's structures, the pages the loader writes) is charged to the VM, then
+/// builds the `VMMachine`. `cgroup()` waits for the first step, `machine()` for the thread's end;
+/// `abandon()` waits for the end and drops the machine (its VM is destroyed with it).
+final class VMSetup: @unchecked Sendable {
+    private var made: Result<Cgroup, Error>?
+    private var built: Result<VMMachine, Error>?
+    private let cgroupReady = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+    private var thread: pthread_t?
+    /// Whether the caller has waited for `cgroupReady` (read and written by the caller only).
+    private var cgroupSeen = false
+
+    /// Blocks the VMM's stop signals in the calling thread first (`VMMachine.blockStopSignals`):
+    /// every thread of the VMM must inherit that mask, and this may be the first one started.
+    init(name: String, parent: String?, settings: VMSettings, output: @escaping (UInt8) -> Void) {
+        VMMachine.blockStopSignals()
+        sem_init(cgroupReady, 0, 0)
+        let work = { [self] in
+            let cg = Result { () throws -> Cgroup in try Cgroup.create(name: name, parent: parent) }
+            made = cg
+            sem_post(cgroupReady)
+            guard case .success(let cg) = cg else { return }
+            built = Result {
+                for dir in cg.directories {
+                    try Engine.writeCgroupFile(dir.file(dir.version == .v1 ? "tasks" : "cgroup.procs"), "0")
+                }
+                do {
+                    return try VMMachine(settings: settings, output: output)
+                } catch {
+                    throw VMBuildError(underlying: error)
+                }
+            }
+        }
+        thread = startThread(work)
+        if thread == nil { work() }
+    }
+
+    deinit {
+        sem_destroy(cgroupReady)
+        cgroupReady.deallocate()
+    }
+
+    private func end() {
+        if let thread { pthread_join(thread, nil) }
+        thread = nil
+    }
+
+    /// The VM's cgroup, once created. - Throws: `CgroupError` from `Cgroup.create`.
+    func cgroup() throws -> Cgroup {
+        if !cgroupSeen {
+            while sem_wait(cgroupReady) != 0 {}  // posted once, after `made` is set (EINTR: again)
+            cgroupSeen = true
+        }
+        guard let made else { throw SkiffError("internal error: the VM's cgroup was not attempted") }
+        return try made.get()
+    }
+
+    /// The machine, once the thread is done. - Throws: what joining or `VMMachine.init` threw.
+    func machine() throws -> VMMachine {
+        end()
+        guard let built else { throw SkiffError("internal error: the VM's cgroup failed, so no machine was built") }
+        return try built.get()
+    }
+
+    /// Waits for the thread and drops the machine; returns the cgroup if it was created (for removal).
+    @discardableResult
+    func abandon() -> Cgroup? {
+        end()
+        cgroupSeen = true
+        built = nil
+        return try? made?.get()
+    }
+}
+
+/// The machine of a VM could not be built (not a kernel, too big for its memory, a disk that
+/// cannot be opened, KVM refused): the VM never ran, so `skiff run` removes its record again, as
+/// it does after an allocator refusal (`Engine.failStart`).
+struct VMBuildError: Error, CustomStringConvertible {
+    let underlying: Error
+    var description: String { "\(underlying)" }
+}
+
+/// Where a foreground VM's serial output goes: stdout and, unless `--rm`, the log (set once the
+/// record and its directory exist, before the guest can print).
+final class SerialSink: @unchecked Sendable {
+    var log: LogWriter?
+    init(log: LogWriter?) { self.log = log }
+    func write(_ byte: UInt8) {
+        var b = byte
+        _ = Glibc.write(1, &b, 1)
+        log?.append([byte][...], stream: "stdout")
     }
 }
 

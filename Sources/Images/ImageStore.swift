@@ -50,7 +50,7 @@ public final class ImageStore {
         content = try ContentStore(root: root)
         try StateRoot.mkdirAll(root.layersDir, mode: 0o700)
         unpacker = LayerUnpacker(logger: logger)
-        try database.execute(ImageTables.schema)
+        try database.ensureSchema("images", ImageTables.schema)
     }
 
     /// Takes the image lock; the returned fd releases it when closed.

@@ -49,6 +49,13 @@ public final class VirtioMMIODevices {
         self.interrupt = interrupt
     }
 
+    /// The kernel command-line parameter of device `index` (`virtio_mmio.device=4K@0xADDR:GSI`),
+    /// the same as its `Slot`'s once added; for a command line known before the devices exist.
+    public static func commandLineParameter(ofDevice index: Int) -> String {
+        let (address, gsi) = placement(index)
+        return "virtio_mmio.device=4K@0x\(hex(address)):\(gsi)"
+    }
+
     /// Where device `index` goes: its window's address and its GSI.
     public static func placement(_ index: Int) -> (address: UInt64, gsi: UInt32) {
         (

@@ -44,6 +44,8 @@ public typealias Row = [String: SQLValue]
 /// One connection per process; not shared across threads.
 public final class Database {
     private var handle: OpaquePointer?
+    /// Schemas `ensureSchema` already ran on this connection.
+    private var ensured: Set<String> = []
     /// Path of the database file.
     public let path: String
 
@@ -82,6 +84,16 @@ public final class Database {
             sqlite3_free(err)
             throw DatabaseError(code: rc, message: "state database \(path): \(msg) (in: \(sql.prefix(80)))")
         }
+    }
+
+    /// Runs `sql` (`CREATE TABLE IF NOT EXISTS …` statements) the first time this connection is
+    /// asked for `name`, and not again: stores are made for every use, and parsing the same DDL
+    /// each time is pure overhead on the start path.
+    /// - Throws: `DatabaseError` with the SQL that failed (and runs it again next time).
+    public func ensureSchema(_ name: String, _ sql: String) throws {
+        guard !ensured.contains(name) else { return }
+        try execute(sql)
+        ensured.insert(name)
     }
 
     /// Runs one statement with positional `?` parameters and returns every row.

@@ -229,14 +229,11 @@ struct RunVM: ParsableCommand {
     /// Records the VM and runs it: in the foreground (this process is the VMM; exits with the
     /// guest's result) or, with `detach`, under a monitor (prints the ID).
     static func start(_ req: VMRequest, engine: Engine, detach: Bool) throws {
+        guard detach else { throw ExitCode(try engine.runVMForeground(req)) }
         let record = try engine.createVM(req)
         engine.removeOnRefusal = true
-        if detach {
-            try engine.startDetached(record)
-            print(record.id)
-        } else {
-            throw ExitCode(try engine.runVMForeground(record))
-        }
+        try engine.startDetached(record)
+        print(record.id)
     }
 }
 

@@ -51,6 +51,26 @@ struct ContainerStorePatchTests {
         #expect(column == .text("running"))
     }
 
+    @Test func patchPutsJSONDocumentsAtDottedPaths() throws {
+        let (store, dir) = try tempStore()
+        defer { try? Files.removeTree(dir) }
+        let id = Random.hex(bytes: 32)
+        try store.insert(sample(id))
+        var linux = Spec.Linux()
+        var resources = Spec.Resources()
+        var memory = Spec.Resources.Memory()
+        memory.limit = 64 << 20
+        resources.memory = memory
+        linux.resources = resources
+        try store.patch(
+            id, status: .created,
+            ["cgroupPaths": .json(try OCIJSON.string(["/a", "/b"])), "spec.linux": .json(try OCIJSON.string(linux))])
+        let r = try #require(try store.get(id: id))
+        #expect(r.cgroupPaths == ["/a", "/b"])
+        #expect(r.spec.linux?.resources?.memory?.limit == 64 << 20)
+        #expect(r.status == .created && r.exitCode == 3, "the rest is unchanged")
+    }
+
     @Test func patchOfAMissingRecordReportsIt() throws {
         let (store, dir) = try tempStore()
         defer { try? Files.removeTree(dir) }

@@ -23,7 +23,8 @@ struct IDBlockStore {
     /// Creates the table if needed.
     init(db: Database) throws {
         self.db = db
-        try db.execute(
+        try db.ensureSchema(
+            "userns_blocks",
             """
             CREATE TABLE IF NOT EXISTS userns_blocks (
                 container_id TEXT PRIMARY KEY REFERENCES containers(id) ON DELETE CASCADE,
