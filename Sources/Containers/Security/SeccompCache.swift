@@ -35,7 +35,7 @@ enum SeccompCache {
 
     /// Every field that changes the program, in a fixed order.
     static func cacheKey(_ s: Spec.Seccomp) -> String {
-        var k = "skiff-seccomp-1\n"
+        var k = "skiff-seccomp-2 optimize=2\n"
         if let v = seccomp_version()?.pointee { k += "libseccomp \(v.major).\(v.minor).\(v.micro)\n" }
         k += "native \(seccomp_arch_native())\n"
         k += "default \(s.defaultAction) \(s.defaultErrnoRet.map(String.init) ?? "-")\n"
