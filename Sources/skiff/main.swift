@@ -38,6 +38,11 @@ do {
     let rest = Array(hoisted.dropFirst())
     if hoisted.first == "run", rest.contains("--vm"), let vm = try? RunVM.parse(rest), vm.vm {
         command = vm
+    } else if hoisted.first == "run", !rest.contains("--vm"), let basic = try? RunBasic.parse(rest),
+        !basic.needsFullParse
+    {
+        // The options most container runs use, alone (RunBasic); anything else goes to Run.
+        command = basic
     } else if hoisted.first == "run", let run = try? Run.parse(rest) {
         command = run
     } else {

@@ -17,6 +17,32 @@ struct RunTests {
         #expect(r.stdout == "hello\n", "\(r)")
     }
 
+    /// `run` is parsed with its common options alone when that suffices (main.swift, RunBasic) and
+    /// by the whole command otherwise; a user sees no difference between the two.
+    @Test func commonAndRareOptionsParseTheSame() async {
+        let script = "echo $A $B; pwd; id -u; hostname"
+        let common = await skiff(
+            "run", "--rm", "-e", "A=1", "--env=B=2", "-w", "/tmp", "-u", "1000", "--hostname", "h1", "--network=none",
+            "busybox", "sh", "-c", script)
+        #expect(common.code == 0 && common.stdout == "1 2\n/tmp\n1000\nh1\n", "\(common)")
+        // --read-only and --pids-limit are not in the short list: the whole command parses them.
+        let rare = await skiff(
+            "run", "--rm", "-e", "A=1", "--env=B=2", "-w", "/tmp", "-u", "1000", "--hostname", "h1", "--read-only",
+            "--pids-limit", "50", "busybox", "sh", "-c", script)
+        #expect(rare.code == 0 && rare.stdout == common.stdout, "\(rare)")
+        // The command after the image keeps its own options, even ones skiff has.
+        let passthrough = await skiff("run", "--rm", "busybox", "echo", "x", "-e", "--rm", "-w")
+        #expect(passthrough.code == 0 && passthrough.stdout == "x -e --rm -w\n", "\(passthrough)")
+        let typo = await skiff("run", "--rm", "--memroy", "64m", "busybox", "true")
+        #expect(typo.code == 125 && typo.stderr.contains("unknown flag: --memroy"), "\(typo)")
+        let noImage = await skiff("run", "--rm")
+        #expect(noImage.code == 125 && noImage.stderr.contains("no image given"), "\(noImage)")
+        let help = await skiff("run", "--help")
+        #expect(help.code == 0 && help.stdout.contains("--pids-limit"), "\(help)")
+        let entrypoint = await skiff("run", "--rm", "--entrypoint", "echo", "busybox", "via", "entrypoint")
+        #expect(entrypoint.code == 0 && entrypoint.stdout == "via entrypoint\n", "\(entrypoint)")
+    }
+
     @Test func workloadExitStatusIsPropagated() async {
         let r = await skiff("run", "--rm", "busybox", "sh", "-c", "exit 3")
         #expect(r.code == 3, "\(r)")
