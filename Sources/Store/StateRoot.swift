@@ -56,6 +56,9 @@ public struct StateRoot: Sendable {
 
     /// `mkdir -p` with a mode for the directories it creates.
     public static func mkdirAll(_ path: String, mode: mode_t = 0o755) throws {
+        // Usually the directory exists (every command prepares the state root): one mkdir says
+        // so, instead of one per path component.
+        if mkdir(path, mode) == 0 || errno == EEXIST { return }
         var built = path.hasPrefix("/") ? "" : "."
         for comp in path.split(separator: "/") {
             built += "/" + comp

@@ -29,7 +29,7 @@ if let verb = leadingArguments.first, ["start", "exec"].contains(verb) {
 
 // Docker's convention: a usage error is the runtime's failure, exit 125.
 do {
-    let hoisted = GlobalOptions.hoistLeading(Array(CommandLine.arguments.dropFirst()))
+    let hoisted = leadingArguments
     var command: ParsableCommand
     // `run` is parsed as a command of its own first: the same options, without walking the whole
     // command tree (about 20 % fewer instructions on the start path). Anything it does not accept
