@@ -74,8 +74,10 @@ struct SMPGuestTests {
         let machine = try SMPMachine(
             image: try TestGuest.build("smp", defines: ["SPIN_FOREVER": "1"]), vcpuCount: 2)
         let runner = machine.runner
+        // Long enough for both vCPUs to reach the CPL 3 loop even when the whole suite loads the
+        // two CPUs (CPL 0 start-up is emulated under kvm_pvm: 200 ms was sometimes too short).
         Thread.detachNewThread {
-            usleep(200_000)
+            usleep(1_000_000)
             runner.stop()
         }
         let started = ContinuousClock.now
