@@ -375,14 +375,13 @@ extension Engine {
             try? store().delete(r.id)
             return
         }
-        _ = try? store().modify(r.id) { rec in
-            rec.status = .exited
-            rec.exitCode = outcome.code
-            rec.finishedAt = Clock.now()
-            rec.pid = nil
-            rec.cgroupPaths = []
-            rec.error = outcome.error
-        }
+        // In place, without decoding and re-encoding the record (ContainerStore.patch).
+        _ = try? store().patch(
+            r.id, status: .exited,
+            [
+                "exitCode": .integer(Int64(outcome.code)), "finishedAt": .real(Clock.now()), "pid": .absent,
+                "cgroupPaths": .json("[]"), "error": outcome.error.map { .text($0) } ?? .absent,
+            ])
     }
 }
 
