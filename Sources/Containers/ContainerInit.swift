@@ -131,7 +131,9 @@ enum ContainerInit {
         // waits for an RCU grace period, ~10 ms); wait for it, then make that cgroup our
         // cgroup namespace root, before anything of the workload runs.
         Trace.mark("child ready")
-        if !plan.spawned {
+        // Forked: the cgroup gate above. Spawned early (EarlyInit): the release gate, opened once
+        // the container is recorded (Launcher.complete's beforeRelease).
+        if plan.cgroupGate >= 0 {
             var go: UInt8 = 0
             guard retryEINTR({ read(plan.cgroupGate, &go, 1) }) == 1, go == UInt8(ascii: "G") else { _exit(125) }
             close(plan.cgroupGate)

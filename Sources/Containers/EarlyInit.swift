@@ -75,7 +75,7 @@ public final class EarlyInit {
             // an RCU grace period (cgroup_threadgroup_rwsem), which then overlaps our work.
             let v1 = cg.directories.filter { $0.version == .v1 }.map { $0.file("tasks") }
             pending = try Launcher.spawnInit(
-                cgroupDirFD: dir, stdio: stdio, tty: tty, execFD: execFD, joinV1TasksFiles: v1)
+                cgroupDirFD: dir, stdio: stdio, tty: tty, execFD: execFD, joinV1TasksFiles: v1, release: true)
         } catch {
             for fd in out + err where fd >= 0 { close(fd) }
             if stdin > 2 { close(stdin) }

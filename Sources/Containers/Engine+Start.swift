@@ -18,11 +18,16 @@ extension Engine {
     /// - Parameter configPending: the bundle's `config.json` is still to be written (`runNew`):
     ///   it is, once the workload runs (or when its start failed), for a container that stays
     ///   after it exits (not `--rm`).
-    public func runForeground(_ record: ContainerRecord, early: EarlyInit? = nil, configPending: Bool = false) throws
-        -> Int32
-    {
+    /// - Parameter insertPending: the record is not in the database yet (`runNew` with an early
+    ///   process): it is inserted after the plan is sent and before the process is released;
+    ///   the value says whether the user gave the name (see `insert`). A failed insert (a taken
+    ///   name) kills the process before anything of the workload ran and leaves nothing behind.
+    public func runForeground(
+        _ record: ContainerRecord, early: EarlyInit? = nil, configPending: Bool = false, insertPending: Bool? = nil
+    ) throws -> Int32 {
         Trace.mark("created")
         var r = record
+        var recorded = insertPending == nil
         let sigfd = try Monitor.signalFD()
         // A container that outlives its run keeps a log, as with -d; with --rm the workload
         // writes straight to our stdout/stderr (nothing to relay on the hot path).
@@ -31,7 +36,7 @@ extension Engine {
         var err: [Int32] = [early?.errRead ?? -1, -1]
         let launched: Launched
         do {
-            let plan = try prepare(&r, early: early)
+            let plan = try prepare(&r, early: early, recorded: recorded)
             var stdio: [Int32] = early?.stdio ?? [r.settings.interactive ? 0 : open("/dev/null", O_RDONLY | O_CLOEXEC), 1, 2]
             if early == nil && writer != nil && !plan.tty {
                 try check(pipe2(&out, O_CLOEXEC), "pipe2", "stdout")
@@ -39,7 +44,12 @@ extension Engine {
                 stdio = [stdio[0], out[1], err[1]]
             }
             Trace.mark("prepared")
-            launched = try Launcher.launch(plan, stdio: stdio, early: early)
+            launched = try Launcher.launch(plan, stdio: stdio, early: early) {
+                guard let nameGiven = insertPending else { return }
+                try self.insert(&r, nameGiven: nameGiven)
+                recorded = true
+                Trace.mark("recorded")
+            }
             Trace.mark("launched")
             early?.releaseImage()
             // A --rm container's bundle would be deleted again at exit: the record holds the
@@ -50,6 +60,15 @@ extension Engine {
                 close(err[1])
             }
         } catch {
+            if !recorded {
+                // Never recorded (a taken name): nothing of it may stay.
+                killAndRemoveCgroup(r)
+                releaseReservation(r.id)
+                removeRunDir(r)
+                removeFiles(r)
+                early?.abort()
+                throw error
+            }
             if configPending && !r.settings.autoRemove { try? writeBundleConfig(r) }
             failStart(r, error)
             early?.abort()
@@ -97,14 +116,18 @@ extension Engine {
         }
         if early == nil { try protect() }
         let record: ContainerRecord
+        // With the early process, the record is written while it sets the container up (before
+        // it is released to run anything of the workload: Launcher.complete's beforeRelease).
         do {
-            record = try create(req, writeConfig: false, cgroupPaths: early?.cgroup.directories.map(\.path) ?? [])
+            record = try create(
+                req, writeConfig: false, cgroupPaths: early?.cgroup.directories.map(\.path) ?? [], record: early == nil)
         } catch {
             early?.abort()
             throw error
         }
         removeOnRefusal = true
-        return try runForeground(record, early: early, configPending: true)
+        return try runForeground(
+            record, early: early, configPending: true, insertPending: early == nil ? nil : req.name != nil)
     }
 
     /// Starts a container or VM detached: forks a monitor (in its own session) that owns the
@@ -193,7 +216,9 @@ extension Engine {
     }
 
     /// Everything before `fork()`: runtime directory, generated /etc files, cgroup, and the plan.
-    func prepare(_ r: inout ContainerRecord, early: EarlyInit? = nil) throws -> LaunchPlan {
+    /// - Parameter recorded: the record is in the database (else its changes here are inserted
+    ///   with it later).
+    func prepare(_ r: inout ContainerRecord, early: EarlyInit? = nil, recorded: Bool = true) throws -> LaunchPlan {
         // Admission first: a refused workload leaves nothing (no directory, cgroup or process).
         let shared = try admit(&r) != nil
         let run = runDir(r.id)
@@ -237,7 +262,7 @@ extension Engine {
         // runNew recorded its early cgroup with the record; a share changed the spec's limits.
         if r.cgroupPaths != paths || shared {
             r.cgroupPaths = paths
-            try store().update(r)
+            if recorded { try store().update(r) }
         }
         Trace.mark("prepare: recorded")
         // Limits are in place before the first process joins the cgroup.

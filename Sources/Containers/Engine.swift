@@ -71,7 +71,11 @@ public final class Engine {
     /// `create`, leaving the bundle's `config.json` to the caller when `writeConfig` is false
     /// (`runNew` writes it while the workload starts, off the start's critical path), and
     /// recording `cgroupPaths` (the cgroup `EarlyInit` already made) with the new record.
-    func create(_ req: CreateRequest, writeConfig: Bool, cgroupPaths: [String] = []) throws -> ContainerRecord {
+    /// With `record: false` nothing is inserted: the caller inserts the record itself (`insert`),
+    /// and on failure removes the directories made here (`removeFiles`).
+    func create(_ req: CreateRequest, writeConfig: Bool, cgroupPaths: [String] = [], record insertNow: Bool = true)
+        throws -> ContainerRecord
+    {
         let id = req.id ?? Random.hex(bytes: 32)
         var settings = RunSettings()
         settings.autoRemove = req.autoRemove
@@ -126,8 +130,10 @@ public final class Engine {
             try StateRoot.mkdirAll(dir + "/upper", mode: 0o755)
             try StateRoot.mkdirAll(dir + "/work", mode: 0o700)
             Trace.mark("create: dirs")
-            try insert(&record, nameGiven: req.name != nil, ids: idSource)
-            inserted = true
+            if insertNow {
+                try insert(&record, nameGiven: req.name != nil, ids: idSource)
+                inserted = true
+            }
             if let ns = record.settings.userNamespace {
                 try UserNamespaceHost.giveUpper(
                     dir + "/upper", work: dir + "/work", to: ns, imageRoot: settings.layers.last)

@@ -33,8 +33,10 @@ enum Launcher {
     /// - Parameter stdio: descriptors for the child's 0, 1, 2 (ignored with a tty).
     /// - Throws: `StartError` with Docker's exit code when setup or exec fails; the child has
     ///   been reaped by then, and its namespaces (and mounts) are gone with it.
-    static func launch(_ plan: LaunchPlan, stdio: [Int32], early: EarlyInit? = nil) throws -> Launched {
-        if let early { return try complete(early.take(), plan: plan) }
+    static func launch(
+        _ plan: LaunchPlan, stdio: [Int32], early: EarlyInit? = nil, beforeRelease: () throws -> Void = {}
+    ) throws -> Launched {
+        if let early { return try complete(early.take(), plan: plan, beforeRelease: beforeRelease) }
         if plan.spawned { return try spawn(plan, stdio: stdio) }
         try Processes.requireSingleThreaded("container start")
         var sync: [Int32] = [-1, -1]
@@ -143,13 +145,16 @@ enum Launcher {
         var socketFD: Int32
         /// Write end of the gate the process waits on before `execve` (in a user namespace), or -1.
         var gateFD: Int32 = -1
+        /// Write end of the release gate: the process sets the container up, then waits on it
+        /// before anything of the workload runs (`spawnInit(release:)`), or -1.
+        var releaseFD: Int32 = -1
 
         /// Kills and reaps the process and closes our ends (a start that failed before the plan).
         func abort() {
             kill(pid, SIGKILL)
             var status: Int32 = 0
             _ = retryEINTR { waitpid(pid, &status, 0) }
-            for fd in [planFD, syncFD, socketFD, gateFD] where fd >= 0 { close(fd) }
+            for fd in [planFD, syncFD, socketFD, gateFD, releaseFD] where fd >= 0 { close(fd) }
         }
     }
 
@@ -163,10 +168,12 @@ enum Launcher {
     ///     (`SpawnedInit.joinEnvironment`), before it waits for the plan.
     ///   - userNamespace: also create a user namespace (CLONE_NEWUSER, which then owns the PID
     ///     namespace); the process waits before `execve` until `gateFD` gets "G".
+    ///   - release: the process gets a release gate as fd `releaseGateNumber`: once the plan has set
+    ///     the container up it waits there for "G" (`complete`'s `beforeRelease` runs meanwhile).
     /// - Throws: `SysError` when clone3 fails (a kernel before 5.7, or no cgroup v2 directory).
     static func spawnInit(
         cgroupDirFD: Int32, stdio: [Int32], tty: Bool, execFD: Int32 = -1, joinV1TasksFiles: [String] = [],
-        userNamespace: Bool = false
+        userNamespace: Bool = false, release: Bool = false
     ) throws -> PendingInit {
         var sync: [Int32] = [-1, -1]
         try check(pipe2(&sync, O_CLOEXEC), "pipe2", "sync pipe")
@@ -180,7 +187,9 @@ enum Launcher {
         }
         var gate: [Int32] = [-1, -1]
         if userNamespace { try check(pipe2(&gate, O_CLOEXEC), "pipe2", "exec gate") }
-        let fds: [Int32] = [stdio[0], stdio[1], stdio[2], planPipe[0], sync[1], tty ? sock[1] : -1]
+        var releaseGate: [Int32] = [-1, -1]
+        if release { try check(pipe2(&releaseGate, O_CLOEXEC), "pipe2", "release gate") }
+        let fds: [Int32] = [stdio[0], stdio[1], stdio[2], planPipe[0], sync[1], tty ? sock[1] : -1, releaseGate[0]]
         var env: [String] = []
         if let epoch = Trace.epoch { env.append("SKIFF_TRACE=\(epoch)") }
         if !joinV1TasksFiles.isEmpty {
@@ -201,8 +210,9 @@ enum Launcher {
         close(planPipe[0])
         if tty { close(sock[1]) }
         if gate[0] >= 0 { close(gate[0]) }
+        if releaseGate[0] >= 0 { close(releaseGate[0]) }
         guard pid > 0 else {
-            for fd in [sync[0], planPipe[1], sock[0], gate[1]] where fd >= 0 { close(fd) }
+            for fd in [sync[0], planPipe[1], sock[0], gate[1], releaseGate[1]] where fd >= 0 { close(fd) }
             let into = cgroupDirFD >= 0 ? "CLONE_INTO_CGROUP|" : ""
             let what = into + "CLONE_NEWPID" + (userNamespace ? "|CLONE_NEWUSER" : "")
             throw SysError(
@@ -212,13 +222,23 @@ enum Launcher {
                     : "Linux 5.7 or newer is needed; without SKIFF_SPAWN=1 skiff forks and migrates instead")
         }
         return PendingInit(
-            pid: pid, planFD: planPipe[1], syncFD: sync[0], socketFD: tty ? sock[0] : -1, gateFD: gate[1])
+            pid: pid, planFD: planPipe[1], syncFD: sync[0], socketFD: tty ? sock[0] : -1, gateFD: gate[1],
+            releaseFD: releaseGate[1])
     }
+
+    /// The release gate's descriptor number in a spawned process (after stdio, plan, sync, pty).
+    static let releaseGateNumber: Int32 = 6
 
     /// The second half: sends `plan` and waits until the process has exec'd the workload.
     /// - Throws: `StartError` with Docker's exit code; the process has been reaped then.
-    static func complete(_ pending: PendingInit, plan: LaunchPlan) throws -> Launched {
+    /// With a release gate, `beforeRelease` runs once the plan is sent, while the process sets the
+    /// container up; if it throws, the process is killed before any of the workload ran.
+    static func complete(_ pending: PendingInit, plan: LaunchPlan, beforeRelease: () throws -> Void = {}) throws
+        -> Launched
+    {
         var pending = pending
+        var plan = plan
+        if pending.releaseFD >= 0 { plan.cgroupGate = releaseGateNumber }
         let pid = pending.pid
         if let ns = plan.userNamespace {
             // Everything only the host's root can do, then the gate; the root filesystem is built
@@ -241,6 +261,19 @@ enum Launcher {
         let bytes = (try? OCIJSON.encode(plan)) ?? []
         try? Files.write(fd: pending.planFD, bytes, path: "plan pipe")
         close(pending.planFD)
+        pending.planFD = -1
+        if pending.releaseFD >= 0 {
+            do {
+                try beforeRelease()
+            } catch {
+                pending.abort()
+                throw error
+            }
+            var go = UInt8(ascii: "G")
+            _ = write(pending.releaseFD, &go, 1)
+            close(pending.releaseFD)
+            pending.releaseFD = -1
+        }
         var master: Int32? = nil
         if pending.socketFD >= 0 {
             let fd = sk_recv_fd(pending.socketFD)

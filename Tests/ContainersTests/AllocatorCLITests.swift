@@ -6,8 +6,18 @@ import Testing
 #endif
 
 /// A state root of its own, with busybox loaded, so reservations of other tests never count.
-struct AllocatorRoot {
+/// Whatever still runs in it when the test ends (a `#require` that stopped it early) is removed:
+/// a spinning VM left behind would load the CPUs for every test after it.
+final class AllocatorRoot: @unchecked Sendable {
     let path: String
+
+    deinit {
+        let env = ["SKIFF_ROOT": path]
+        let ps = runSync([Harness.binary, "ps", "-a", "-q"], env: env, stdin: nil, timeout: 30)
+        let ids = ps.lines.filter { !$0.isEmpty }
+        if !ids.isEmpty { _ = runSync([Harness.binary, "rm", "-f"] + ids, env: env, stdin: nil, timeout: 60) }
+        try? FileManager.default.removeItem(atPath: path)
+    }
 
     init() async throws {
         path = tempDir("alloc-root")

@@ -43,6 +43,31 @@ struct RunTests {
         #expect(entrypoint.code == 0 && entrypoint.stdout == "via entrypoint\n", "\(entrypoint)")
     }
 
+    /// The record is written while the container's first process sets up, and that process runs
+    /// nothing of the workload until it exists: a name that is taken stops the run with Docker's
+    /// message, before the command ran, and leaves no directory or record behind.
+    @Test func aTakenNameIsRefusedBeforeTheWorkloadRunsAndLeavesNothing() async throws {
+        let root = try await AllocatorRoot()
+        let name = uniqueName("taken")
+        let first = await root.run("run", "-d", "--name", name, "busybox", "sleep", "30")
+        try #require(first.code == 0, "\(first)")
+        defer { _ = runSync([Harness.binary, "rm", "-f", name], env: ["SKIFF_ROOT": root.path], stdin: nil, timeout: 60) }
+        let containers = root.path + "/containers"
+        let before = try FileManager.default.contentsOfDirectory(atPath: containers).sorted()
+        let marker = tempDir("taken-marker")
+        for rm in [[], ["--rm"]] {
+            let r = await root.run(["run"] + rm + ["--name", name, "-v", "\(marker):/m", "busybox", "touch", "/m/ran"])
+            #expect(r.code == 125 && r.stderr.contains("already in use"), "\(r)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: marker + "/ran"), "the workload ran")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: containers).sorted() == before)
+        let ps = await root.run("ps", "-aq")
+        #expect(ps.lines.count == 1, "\(ps)")
+        // The same run under a free name does run (so the check above can fail).
+        let free = await root.run("run", "--rm", "-v", "\(marker):/m", "busybox", "touch", "/m/ran")
+        #expect(free.code == 0 && FileManager.default.fileExists(atPath: marker + "/ran"), "\(free)")
+    }
+
     @Test func workloadExitStatusIsPropagated() async {
         let r = await skiff("run", "--rm", "busybox", "sh", "-c", "exit 3")
         #expect(r.code == 3, "\(r)")
