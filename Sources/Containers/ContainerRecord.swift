@@ -52,7 +52,7 @@ public enum WorkloadKind: String, Codable, Sendable {
 }
 
 /// A VM's boot settings (`skiff run --vm`).
-public struct VMSettings: Codable, Sendable {
+public struct VMSettings: Codable, Sendable, Equatable {
     /// Absolute path of the kernel (ELF64 vmlinux or bzImage).
     public var kernel: String
     /// Absolute path of the initrd, if any.

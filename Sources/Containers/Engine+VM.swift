@@ -176,23 +176,56 @@ extension Engine {
     /// is recorded and admitted, and a kernel that does not load removes the record again
     /// (`VMBuildError`), so bad input still leaves nothing behind.
     public func runVMForeground(_ req: VMRequest) throws -> Int32 {
-        let plan = try planVM(req)
         let id = Random.hex(bytes: 32)
         let sink = SerialSink(log: nil)
-        let setup = VMSetup(
-            name: "skiff-" + id, parent: nil, settings: plan.settings, output: { sink.write($0) })
+        let start = { (settings: VMSettings) in
+            VMSetup(name: "skiff-" + id, parent: nil, settings: settings, output: { sink.write($0) })
+        }
+        // Without a ratio the VM's size is what was asked (or the default): its machine can be
+        // built while the allocator checks that size, and is rebuilt in the rare case it differs.
+        let guess = Self.settingsWithoutAllocator(req)
+        var setup = guess.map(start)
+        let plan: VMPlan
+        do {
+            plan = try planVM(req)
+        } catch {
+            if let setup { discard(setup) }
+            throw error
+        }
+        if setup == nil || plan.settings != guess {
+            if let setup { discard(setup) }
+            setup = start(plan.settings)
+        }
+        guard let setup else { preconditionFailure("VM setup not started") }
         let record: ContainerRecord
         do {
             record = try recordVM(req, plan, id: id)
         } catch {
-            if let cg = setup.abandon() {
-                leaveCgroup(paths: cg.directories.map(\.path))
-                try? cg.remove(timeout: .seconds(5))
-            }
+            discard(setup)
             throw error
         }
         removeOnRefusal = true
         return try runVMForeground(record, setup: setup, sink: sink)
+    }
+
+    /// The settings `planVM` gives a request that names no ratio (its sizes or the defaults), or
+    /// nil when that cannot be known without the allocator (a ratio) or the flags are invalid
+    /// (`planVM` reports those).
+    static func settingsWithoutAllocator(_ req: VMRequest) -> VMSettings? {
+        guard req.cpuRatio == nil, req.memoryRatio == nil, let given = req.kernel, !given.isEmpty,
+            let disks = try? req.disks.map(VMDisk.parse)
+        else { return nil }
+        return VMSettings(
+            kernel: absolutePath(given), initrd: req.initrd.map(absolutePath), commandLine: req.commandLine,
+            vcpus: req.vcpus ?? VMRequest.defaultVCPUs, memoryBytes: req.memoryBytes ?? VMRequest.defaultMemoryBytes,
+            disks: disks)
+    }
+
+    /// Stops using a setup that will not run: waits for its thread, leaves and removes its cgroup.
+    func discard(_ setup: VMSetup) {
+        guard let cg = setup.abandon() else { return }
+        leaveCgroup(paths: cg.directories.map(\.path))
+        try? cg.remove(timeout: .seconds(5))
     }
 
     func runVMForeground(_ record: ContainerRecord, setup: VMSetup?, sink: SerialSink = SerialSink(log: nil)) throws
@@ -408,11 +441,13 @@ final class VMSetup: @unchecked Sendable {
             let cg = Result { () throws -> Cgroup in try Cgroup.create(name: name, parent: parent) }
             made = cg
             sem_post(cgroupReady)
+            Trace.mark("setup: cgroup created")
             guard case .success(let cg) = cg else { return }
             built = Result {
                 for dir in cg.directories {
                     try Engine.writeCgroupFile(dir.file(dir.version == .v1 ? "tasks" : "cgroup.procs"), "0")
                 }
+                Trace.mark("setup: joined")
                 do {
                     return try VMMachine(settings: settings, output: output)
                 } catch {
