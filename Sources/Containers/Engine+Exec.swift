@@ -25,6 +25,12 @@ extension Engine {
     ///   command cannot be run.
     public func exec(_ ref: String, _ req: ExecRequest) throws -> Int32 {
         let r = try find(ref)
+        // A VM's "process" is its VMM on the host: entering its namespaces would run the command
+        // on the host, as root. Its guest is reached through its serial console.
+        guard r.kind == .container else {
+            throw SkiffError(
+                "cannot exec in \(r.name): it is a VM, whose processes live in its guest kernel; use its serial console (skiff run --vm in the foreground, or skiff logs)")
+        }
         guard r.status == .running, let pid = r.pid,
             let pidfd = Processes.pidfd(pid, startTime: r.pidStartTime)
         else {

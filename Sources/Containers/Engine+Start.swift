@@ -251,6 +251,9 @@ extension Engine {
         if let early {
             cg = early.cgroup
         } else {
+            // A container whose earlier run was killed before it could clean up (SIGKILL during
+            // start-up) still has its cgroup: remove what is left of it, then make it afresh.
+            if !r.cgroupPaths.isEmpty { killAndRemoveCgroup(r) }
             do {
                 cg = try Cgroup.create(name: "skiff-" + r.id, parent: r.settings.cgroupParent)
             } catch {

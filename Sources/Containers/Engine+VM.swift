@@ -292,6 +292,8 @@ extension Engine {
             early?.abandon()
             throw SkiffError("\(r.name) is not a VM")
         }
+        // A VM whose earlier run was killed before it could clean up still has its cgroup.
+        if early == nil && !r.cgroupPaths.isEmpty { killAndRemoveCgroup(r) }
         // The cgroup and the machine are made on a second thread (VMSetup) while this one admits
         // the VM and records its limits: they do not depend on each other, and a refusal undoes both.
         let setup = early ?? VMSetup(name: "skiff-" + r.id, parent: r.settings.cgroupParent, settings: settings, output: output)

@@ -242,7 +242,27 @@ public final class Engine {
         let records = try store().all()
         let known = Set(records.map(\.id))
         Cgroup.removeOrphans(prefix: "skiff-", olderThan: 60) { known.contains($0) }
+        removeOrphanDirectories(olderThan: 60) { known.contains($0) }
         return try records.compactMap { try reconcile($0) }
+    }
+
+    /// Removes container directories (`<root>/containers/<id>`) that no record claims and that are
+    /// older than `seconds`, with their runtime directories: a foreground `run` killed between
+    /// making them and recording its container (the record is written while its first process
+    /// sets up) leaves them, and `skiff rm` cannot name them. The age keeps a start in progress
+    /// out of reach; mounts left under the runtime directory (a user-namespace root file system)
+    /// are detached first, and removal never crosses into another file system.
+    func removeOrphanDirectories(olderThan seconds: Double, isKnown: (String) -> Bool) {
+        guard let names = try? Files.list(root.containersDir) else { return }
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        for id in names where id.count == 64 && id.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) && !isKnown(id) {
+            var st = stat()
+            guard stat(containerDir(id), &st) == 0, Double(now.tv_sec - st.st_mtim.tv_sec) > seconds else { continue }
+            for point in Mountinfo.mountPoints(under: runDir(id)).reversed() { MountAPI.detach(point) }
+            try? Files.removeTree(runDir(id))
+            try? Files.removeTree(containerDir(id))
+        }
     }
 
     /// A container recorded as running whose monitor is gone (killed, crashed, host rebooted) is

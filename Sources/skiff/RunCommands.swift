@@ -124,6 +124,30 @@ struct Run: ParsableCommand {
     var disk: [String] = []
     @Argument(parsing: .captureForPassthrough, help: "IMAGE [COMMAND [ARG...]]") var imageAndCommand: [String] = []
 
+    /// The container options given with `--vm`, which a VM cannot honour (Docker's names), in
+    /// the order `run --help` lists them; empty when there are none.
+    func containerOnlyFlags() -> [String] {
+        let o = options
+        let l = options.limits
+        let given: [(String, Bool)] = [
+            ("-e/--env", !o.env.isEmpty), ("--env-file", !o.envFile.isEmpty), ("-w/--workdir", o.workdir != nil),
+            ("-u/--user", o.user != nil), ("--hostname", o.hostname != nil), ("--entrypoint", o.entrypoint != nil),
+            ("-v/--volume", !o.volume.isEmpty), ("--tmpfs", !o.tmpfs.isEmpty), ("--read-only", o.readOnly),
+            ("--network", o.network != "none"), ("--init", o.`init`), ("--cgroup-parent", o.cgroupParent != nil),
+            ("--rootfs", o.rootfs != nil), ("--cap-add", !o.capAdd.isEmpty), ("--cap-drop", !o.capDrop.isEmpty),
+            ("--privileged", o.privileged), ("--security-opt", !o.securityOpt.isEmpty),
+            ("--cpu-shares", l.cpuShares != nil), ("--cpu-weight", l.cpuWeight != nil),
+            ("--cpuset-cpus", l.cpusetCPUs != nil), ("--cpuset-mems", l.cpusetMems != nil),
+            ("--memory-reservation", l.memoryReservation != nil), ("--memory-swap", l.memorySwap != nil),
+            ("--oom-kill-disable", l.oomKillDisable), ("--pids-limit", l.pidsLimit != nil),
+            ("--blkio-weight", l.blkioWeight != nil), ("--device-read-bps", !l.deviceReadBps.isEmpty),
+            ("--device-write-bps", !l.deviceWriteBps.isEmpty), ("--device-read-iops", !l.deviceReadIOPS.isEmpty),
+            ("--device-write-iops", !l.deviceWriteIOPS.isEmpty), ("--hugetlb", !l.hugetlb.isEmpty),
+            ("--ulimit", !o.ulimit.isEmpty), ("--oom-score-adj", o.oomScoreAdj != nil), ("--sysctl", !o.sysctl.isEmpty),
+        ]
+        return given.filter(\.1).map(\.0)
+    }
+
     /// `--vm`: `--cpus` is the vCPU count, `--memory` the guest RAM (default 128 MiB).
     func vmRequest() throws -> VMRequest {
         guard imageAndCommand.isEmpty else {
@@ -141,6 +165,10 @@ struct Run: ParsableCommand {
                 guard vm else { throw SkiffError("--kernel and --disk need --vm") }
                 if options.userns != nil {
                     throw SkiffError("--userns applies to containers; a VM's guest has its own kernel and ids")
+                }
+                if let flag = containerOnlyFlags().first {
+                    throw SkiffError(
+                        "\(flag) applies to containers, not to a VM (a VM takes --kernel, --initrd, --cmdline, --disk, --cpus, --memory, the ratios, --name, -i, -d, --rm)")
                 }
                 try RunVM.start(try vmRequest(), engine: global.engine(), detach: detach)
             }

@@ -108,4 +108,55 @@ struct FirstUserRegressionTests {
         #expect(FileManager.default.fileExists(atPath: fresh), "a new one (a start in progress) stays")
     }
 
+
+    /// A foreground run SIGKILLed between making its container directory and recording the
+    /// container left a directory nobody could name; `skiff ps` removes such directories once
+    /// they are a minute old (younger ones may belong to a start in progress).
+    @Test func orphanContainerDirectoriesAreRemovedByPs() async throws {
+        let root = try await AllocatorRoot()
+        let old = String(repeating: "a", count: 63) + "1"
+        let young = String(repeating: "b", count: 63) + "2"
+        for id in [old, young] {
+            try FileManager.default.createDirectory(
+                atPath: root.path + "/containers/\(id)/upper/etc", withIntermediateDirectories: true)
+        }
+        let runDir = ProcessInfo.processInfo.environment["SKIFF_RUN_DIR"] ?? "/run/skiff"
+        try FileManager.default.createDirectory(atPath: runDir + "/\(old)/rootfs", withIntermediateDirectories: true)
+        let stale = Date(timeIntervalSinceNow: -120)
+        try FileManager.default.setAttributes([.modificationDate: stale], ofItemAtPath: root.path + "/containers/\(old)")
+        let ps = await root.run("ps", "-a")
+        #expect(ps.code == 0, "\(ps)")
+        #expect(!FileManager.default.fileExists(atPath: root.path + "/containers/\(old)"))
+        #expect(!FileManager.default.fileExists(atPath: runDir + "/\(old)"))
+        #expect(FileManager.default.fileExists(atPath: root.path + "/containers/\(young)"), "a young one stays")
+    }
+
+    /// A container left `created` with its cgroup by a run killed during start-up starts again
+    /// (the stale cgroup is removed and made afresh) instead of failing on "File exists".
+    @Test func aCreatedContainerWithAStaleCgroupStarts() async throws {
+        let root = try await AllocatorRoot()
+        let name = uniqueName("stalecg")
+        let created = await root.run("create", "--name", name, "busybox", "sh", "-c", "echo started")
+        try #require(created.code == 0, "\(created)")
+        let id = created.out
+        // What the killed run leaves: the cgroup in every hierarchy, recorded with the container.
+        let probe = await root.run("run", "-d", "--name", name + "-probe", "busybox", "sleep", "30")
+        try #require(probe.code == 0, "\(probe)")
+        let probeFacts = try await facts(name + "-probe", root: root.path)
+        _ = await root.run("rm", "-f", name + "-probe")
+        let paths = probeFacts.cgroupPaths.map { ($0 as NSString).deletingLastPathComponent + "/skiff-" + id }
+        try #require(!paths.isEmpty)
+        for p in paths { try FileManager.default.createDirectory(atPath: p, withIntermediateDirectories: false) }
+        let json = String(data: try JSONSerialization.data(withJSONObject: paths), encoding: .utf8) ?? "[]"
+        let set = await sh(
+            "python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE containers SET doc=json_set(doc, \\\"$.cgroupPaths\\\", json(?)) WHERE id=?\", (sys.argv[2], sys.argv[3])); c.commit()' \(root.path)/state.db '\(json)' \(id)")
+        try #require(set.code == 0, "\(set)")
+        let start = await root.run("start", name)
+        #expect(start.code == 0, "\(start)")
+        let done = await eventually(10) { await root.run("logs", name).stdout.contains("started") }
+        let logs = await root.run("logs", name)
+        #expect(done, "\(logs)")
+        _ = await root.run("rm", "-f", name)
+        for p in paths { #expect(!FileManager.default.fileExists(atPath: p), "\(p) left behind") }
+    }
 }

@@ -237,9 +237,13 @@ struct VMTests {
         // Only VM options, in Docker's mixed order and `=` forms: the short path.
         let short = await skiff("run", "--rm", "-i", "--vm", "--kernel=\(hello)", "--memory=64m", "--cpus", "1", stdin: "")
         #expect(short.code == 0 && short.stdout == "hello from the guest\n", "\(short)")
-        // A container option with --vm: the whole command parses it and, as before, a VM ignores it.
-        let mixed = await skiff("run", "--rm", "--vm", "--kernel", hello, "--pids-limit", "50")
-        #expect(mixed.code == 0 && mixed.stdout == "hello from the guest\n", "\(mixed)")
+        // A container option with --vm: the whole command parses it and refuses it by name.
+        for flag in [["--pids-limit", "50"], ["-e", "A=1"], ["--network", "host"], ["--read-only"], ["-v", "/tmp:/t"]] {
+            let mixed = await skiff(["run", "--rm", "--vm", "--kernel", hello] + flag)
+            #expect(
+                mixed.code == 125 && mixed.stderr.contains("applies to containers, not to a VM")
+                    && mixed.stdout.isEmpty, "\(flag): \(mixed)")
+        }
         // Refusals and usage errors keep their messages.
         let userns = await skiff("run", "--rm", "--vm", "--kernel", hello, "--userns=auto")
         #expect(userns.code == 125 && userns.stderr.contains("--userns applies to containers"), "\(userns)")
@@ -249,6 +253,14 @@ struct VMTests {
         #expect(typo.code == 125 && typo.stderr.contains("--kernle"), "\(typo)")
         let help = await skiff("run", "--vm", "--help")
         #expect(help.code == 0 && help.stdout.contains("--pids-limit") && help.stdout.contains("--kernel"), "\(help)")
+        // exec would enter the VMM's namespaces, which are the host's: refused.
+        let name = uniqueName("vm-noexec")
+        let spin = try await VMGuest.spinForever()
+        let d = await skiff("run", "-d", "--name", name, "--vm", "--kernel", spin)
+        #expect(d.code == 0, "\(d)")
+        let exec = await skiff("exec", name, "sh", "-c", "echo ran-on-the-host")
+        #expect(exec.code == 125 && exec.stderr.contains("it is a VM") && !exec.stdout.contains("ran-on"), "\(exec)")
+        _ = await skiff("rm", "-f", name)
         let badCPUs = await skiff("run", "--rm", "--vm", "--kernel", hello, "--cpus", "0.5")
         #expect(badCPUs.code == 125 && badCPUs.stderr.contains("whole number of vCPUs"), "\(badCPUs)")
     }
