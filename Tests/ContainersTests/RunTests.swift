@@ -55,6 +55,7 @@ struct RunTests {
         let containers = root.path + "/containers"
         let before = try FileManager.default.contentsOfDirectory(atPath: containers).sorted()
         let marker = tempDir("taken-marker")
+        defer { try? FileManager.default.removeItem(atPath: marker) }
         for rm in [[], ["--rm"]] {
             let r = await root.run(["run"] + rm + ["--name", name, "-v", "\(marker):/m", "busybox", "touch", "/m/ran"])
             #expect(r.code == 125 && r.stderr.contains("already in use"), "\(r)")
