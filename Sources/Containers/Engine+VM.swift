@@ -160,20 +160,10 @@ extension Engine {
 
     // MARK: foreground
 
-    /// Runs a VM in the foreground: this process is its VMM, the serial console goes to stdout
-    /// (and to the log unless `--rm`). When stdin is a terminal (put in raw mode, restored on return)
-    /// or `-i` was given, what is typed or piped goes to the console's receive buffer. Returns 0 when
-    /// the guest resets, powers off or halts; 125 with the error (and guest registers) on stderr when
-    /// it triple-faults or KVM fails; 128+N when signal N stopped it (see `VMMachine.run`).
-    /// - Throws: `SkiffError` when the VM could not be set up (the record is left `created` with
-    ///   the error, or removed with `--rm`).
-    public func runVMForeground(_ record: ContainerRecord) throws -> Int32 {
-        try runVMForeground(record, setup: nil)
-    }
-
-    /// `skiff run --vm` in the foreground from a request: as `createVM` then `runVMForeground`, but
-    /// without the loader's dry run: the VM's cgroup and machine are made (`VMSetup`) while the VM
-    /// is recorded and admitted, and a kernel that does not load removes the record again
+    /// `skiff run --vm` in the foreground: records the VM (as `createVM`, but without the loader's
+    /// dry run) and runs it; this process is its VMM; the result is that of
+    /// `runVMForeground(_:setup:sink:)`. The VM's cgroup and machine are made (`VMSetup`) while the
+    /// VM is recorded and admitted, and a kernel that does not load removes the record again
     /// (`VMBuildError`), so bad input still leaves nothing behind.
     public func runVMForeground(_ req: VMRequest) throws -> Int32 {
         let id = Random.hex(bytes: 32)
@@ -228,9 +218,15 @@ extension Engine {
         try? cg.remove(timeout: .seconds(5))
     }
 
-    func runVMForeground(_ record: ContainerRecord, setup: VMSetup?, sink: SerialSink = SerialSink(log: nil)) throws
-        -> Int32
-    {
+    /// Runs a recorded VM in the foreground: this process is its VMM, the serial console goes to
+    /// stdout (and to the log unless `--rm`). When stdin is a terminal (put in raw mode, restored on
+    /// return) or `-i` was given, what is typed or piped goes to the console's receive buffer. Returns
+    /// 0 when the guest resets, powers off or halts; 125 with the error (and guest registers) on
+    /// stderr when it triple-faults or KVM fails; 128+N when signal N stopped it (`VMMachine.run`).
+    /// - Parameter setup: its cgroup and machine, already being made (nil: made here).
+    /// - Throws: `SkiffError` when the VM could not be set up (the record is left `created` with
+    ///   the error, or removed with `--rm` or when its kernel does not load).
+    func runVMForeground(_ record: ContainerRecord, setup: VMSetup?, sink: SerialSink) throws -> Int32 {
         var r = record
         let writer = r.settings.autoRemove ? nil : try LogWriter(path: logPath(r.id))
         sink.log = writer
