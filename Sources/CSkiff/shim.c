@@ -68,6 +68,10 @@ int sk_unshare(int flags) { return unshare(flags); }
 int sk_setns(int fd, int nstype) { return setns(fd, nstype); }
 int sk_pivot_root(const char *n, const char *o) { return (int)syscall(SYS_pivot_root, n, o); }
 int sk_pidfd_open(pid_t pid, unsigned int flags) { return (int)syscall(SYS_pidfd_open, pid, flags); }
+int sk_gettid(void) { return (int)syscall(SYS_gettid); }
+
+int sk_tgkill(int tgid, int tid, int sig) { return (int)syscall(SYS_tgkill, tgid, tid, sig); }
+
 int sk_pidfd_send_signal(int pidfd, int sig) {
     return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
 }

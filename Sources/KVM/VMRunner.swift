@@ -1,3 +1,4 @@
+import CSkiff
 import Glibc
 import LinuxSys
 import Synchronization
@@ -33,6 +34,11 @@ public final class VMRunner: @unchecked Sendable {
         var result: GuestStop?
         var error: (any Error)?
         var threads: [pthread_t] = []
+        /// Kernel thread IDs of the vCPU threads while they run (0 before and after): `finish`
+        /// kicks these with tgkill under this lock, and a thread clears its own entry under it
+        /// before it ends, so no kick ever reaches a thread that is gone. (pthread_kill on a
+        /// pthread_t that `run` has already joined reads freed memory: it crashed the test suite.)
+        var tids: [Int32] = []
         var halted = 0
         var started = false
         var joined = 0
@@ -72,6 +78,7 @@ public final class VMRunner: @unchecked Sendable {
             return s.started
         }
         if again { throw KVMError.layout("VMRunner.run() called twice; create a new runner") }
+        state.withLock { $0.tids = Array(repeating: 0, count: vcpus.count) }
         for index in vcpus.indices {
             let context = Unmanaged.passRetained(ThreadContext(runner: self, index: index)).toOpaque()
             var thread = pthread_t()
@@ -88,12 +95,9 @@ public final class VMRunner: @unchecked Sendable {
                 finish(error: KVMError.system(SysError("pthread_create", "vCPU \(index) thread", errno: rc)))
                 break
             }
-            // Registered under the lock that `finish` signals under, so no thread misses a kick.
-            let kick = state.withLock { s in
-                s.threads.append(thread)
-                return s.stopping
-            }
-            if kick { pthread_kill(thread, Self.kickSignal) }
+            // A thread registers its own ID (vcpuThread); one that starts after a stop finds
+            // immediate_exit already set, so KVM_RUN returns at once without a kick.
+            state.withLock { $0.threads.append(thread) }
         }
         let threads = state.withLock { $0.threads }
         for t in threads {
@@ -140,16 +144,17 @@ public final class VMRunner: @unchecked Sendable {
 
     /// Records the outcome (first one wins), sets every vCPU's `immediate_exit` and kicks every thread.
     func finish(result: GuestStop? = nil, error: (any Error)? = nil) {
-        let threads = state.withLock { s -> [pthread_t] in
+        let me = sk_gettid()
+        let pid = getpid()
+        state.withLock { s in
             if s.result == nil && s.error == nil {
                 s.result = result
                 s.error = error
             }
             s.stopping = true
             for v in vcpus { v.immediateExit = true }
-            return s.threads
+            for tid in s.tids where tid != 0 && tid != me { _ = sk_tgkill(pid, tid, Self.kickSignal) }
         }
-        for t in threads where pthread_equal(t, pthread_self()) == 0 { pthread_kill(t, Self.kickSignal) }
     }
 
     func vcpuThread(_ index: Int) {
@@ -158,6 +163,8 @@ public final class VMRunner: @unchecked Sendable {
         sigaddset(&mask, Self.kickSignal)
         pthread_sigmask(SIG_UNBLOCK, &mask, nil)
         let vcpu = vcpus[index]
+        state.withLock { $0.tids[index] = sk_gettid() }
+        defer { state.withLock { $0.tids[index] = 0 } }
         do {
             while true {
                 switch try vcpu.run() {

@@ -41,6 +41,10 @@ int sk_setns(int fd, int nstype);
 int sk_pivot_root(const char *new_root, const char *put_old);
 int sk_pidfd_open(pid_t pid, unsigned int flags);
 int sk_pidfd_send_signal(int pidfd, int sig);
+/// The calling thread's kernel thread ID (gettid(2)).
+int sk_gettid(void);
+/// tgkill(2): sends `sig` to thread `tid` of thread group `tgid`; -1 with errno (ESRCH when gone).
+int sk_tgkill(int tgid, int tid, int sig);
 /* ptrace(PTRACE_DETACH, pid, 0, sig): lets a tracee that made its parent its tracer
    (PTRACE_TRACEME) go on untraced, with the signal that stopped it. */
 int sk_ptrace_detach(int pid, int sig);
