@@ -18,11 +18,11 @@ let package = Package(
         .target(name: "CSkiff"),
         // libarchive, dlopen()ed on first use (headers from libarchive-dev; see Sources/CArchive).
         .target(name: "CArchive", linkerSettings: [.linkedLibrary("dl")]),
-        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         // libcrypto's SHA-256, dlopen()ed on first use (headers from libssl-dev; see Sources/CCrypto).
         .target(name: "CCrypto", linkerSettings: [.linkedLibrary("dl")]),
-        .systemLibrary(name: "CSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
-        .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
+        .systemLibrary(name: "CSeccomp", providers: [.apt(["libseccomp-dev"])]),
+        .systemLibrary(name: "CCap", providers: [.apt(["libcap-dev"])]),
         .target(name: "OCI", dependencies: ["CCrypto"]),
         // <linux/kvm.h> for the VM monitor.
         .target(name: "CKVM"),
@@ -30,7 +30,7 @@ let package = Package(
         .target(
             name: "LinuxSys",
             dependencies: ["CSkiff", .product(name: "SystemPackage", package: "swift-system")]),
-        .target(name: "Store", dependencies: ["CSQLite", "LinuxSys"]),
+        .target(name: "Store", dependencies: ["CSQLite", "LinuxSys"], linkerSettings: [.linkedLibrary("sqlite3", .when(configuration: .debug))]),
         .target(name: "Cgroups", dependencies: ["LinuxSys", "CSkiff", "OCI"]),
         // The ratio allocator: host capacity, the reservation ledger, share → cgroup knobs.
         .target(name: "Allocator", dependencies: ["LinuxSys", "Store", "Cgroups", "OCI"]),
@@ -42,7 +42,8 @@ let package = Package(
             dependencies: [
                 "OCI", "LinuxSys", "Store", "Cgroups", "Images", "CSkiff", "KVM", "Allocator", "CSeccomp", "CCap",
                 .product(name: "Logging", package: "swift-log"),
-            ]),
+            ],
+            linkerSettings: [.linkedLibrary("seccomp", .when(configuration: .debug)), .linkedLibrary("cap", .when(configuration: .debug))]),
         .executableTarget(
             name: "skiff",
             dependencies: [
@@ -58,7 +59,19 @@ let package = Package(
             // libraries, stack and heap stay randomized; the binary's own addresses do not (as Go
             // builds runc by default). Debug builds link libswiftCore.so, whose protected symbols
             // a non-PIE executable must not reference (ld.so warns on every start), so they stay PIE.
-            linkerSettings: [.unsafeFlags(["-Xlinker", "-no-pie"], .when(configuration: .release))]),
+            //
+            // They also link SQLite, libseccomp and libcap statically (each shared library costs every
+            // process an mmap set and its relocations: 0.6 ms for the three here), and libstdc++ when
+            // scripts/build-release has linked GCC's libstdc++.a into .build/static-libstdc++, which
+            // comes before GCC's directory on the library path (the Swift runtime's own -lstdc++ then
+            // finds the archive). Debug builds link all four shared (see the targets above).
+            linkerSettings: [
+                .unsafeFlags(
+                    [
+                        "-Xlinker", "-no-pie", "-L\(Context.packageDirectory)/.build/static-libstdc++",
+                        "-Xlinker", "-l:libsqlite3.a", "-Xlinker", "-l:libseccomp.a", "-Xlinker", "-l:libcap.a",
+                    ], .when(configuration: .release))
+            ]),
         .testTarget(name: "OCITests", dependencies: ["OCI", "LinuxSys"]),
         // guests/ holds assembly sources the tests build with gcc at run time.
         .testTarget(name: "KVMTests", dependencies: ["KVM", "CKVM", "LinuxSys"], exclude: ["guests"]),
