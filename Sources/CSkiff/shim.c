@@ -409,3 +409,36 @@ int sk_devices_bpf_attach(int cgroup_fd, const struct sk_device_rule *rules, int
     close(prog);
     return rc < 0 ? -e : 0;
 }
+
+/* ---- exit without waiting for the address space's teardown ---- */
+
+/* A raw system call: the holder below runs on the caller's thread pointer (CLONE_VM without
+ * CLONE_SETTLS), so it must not touch errno or any other thread-local state of libc. */
+static inline long sk_raw_syscall4(long n, long a, long b, long c, long d) {
+    long ret;
+    register long r10 __asm__("r10") = d;
+    __asm__ volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10) : "rcx", "r11", "memory");
+    return ret;
+}
+
+static int sk_address_space_holder(void *arg) {
+    long parent = (long)arg;
+    unsigned long all = ~0UL;
+    sk_raw_syscall4(SYS_rt_sigprocmask, SIG_BLOCK, (long)&all, 0, sizeof all);
+    sk_raw_syscall4(SYS_close_range, 0, ~0U, 0, 0);
+    sk_raw_syscall4(SYS_prctl, PR_SET_NAME, (long)"skiff-exit", 0, 0);
+    sk_raw_syscall4(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0);
+    if (sk_raw_syscall4(SYS_getppid, 0, 0, 0, 0) == parent)
+        for (;;) sk_raw_syscall4(SYS_pause, 0, 0, 0, 0);
+    for (;;) sk_raw_syscall4(SYS_exit, 0, 0, 0, 0);
+    return 0;
+}
+
+static char sk_holder_stack[8192] __attribute__((aligned(64)));
+
+int sk_hold_address_space_past_exit(void) {
+    static int started;
+    if (__atomic_exchange_n(&started, 1, __ATOMIC_SEQ_CST)) return -1;
+    return clone(sk_address_space_holder, sk_holder_stack + sizeof sk_holder_stack, CLONE_VM | CLONE_UNTRACED,
+                 (void *)(long)getpid());
+}

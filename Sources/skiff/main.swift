@@ -50,7 +50,10 @@ do {
     }
     Trace.mark("parsed")
     try command.run()
+    Processes.exitNow(0)
 } catch {
+    // A command's own exit status (its messages are printed already).
+    if let exit = error as? ExitCode { Processes.exitNow(exit.rawValue) }
     let code = Skiff.exitCode(for: error)
     if code == .validationFailure {
         let message = Skiff.fullMessage(for: error)

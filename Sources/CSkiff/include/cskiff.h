@@ -45,6 +45,12 @@ int sk_pidfd_send_signal(int pidfd, int sig);
 int sk_gettid(void);
 /// tgkill(2): sends `sig` to thread `tid` of thread group `tgid`; -1 with errno (ESRCH when gone).
 int sk_tgkill(int tgid, int tid, int sig);
+/* Starts a process that shares this one's address space (CLONE_VM, its own copy of no file
+ * descriptors: it closes them all) and lives until this thread exits (PR_SET_PDEATHSIG SIGKILL),
+ * so that the address space is torn down when the holder dies, after this process has been
+ * reaped, instead of inside this process's exit. Call once, right before _exit, from the thread
+ * that exits. Returns the holder's PID, or -1 (errno) when none was started. */
+int sk_hold_address_space_past_exit(void);
 /* ptrace(PTRACE_DETACH, pid, 0, sig): lets a tracee that made its parent its tracer
    (PTRACE_TRACEME) go on untraced, with the signal that stopped it. */
 int sk_ptrace_detach(int pid, int sig);
