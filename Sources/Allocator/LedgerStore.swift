@@ -104,21 +104,24 @@ public struct LedgerStore {
     public func capacity(detected: HostCapacity, isAlive: Liveness = LedgerStore.processLiveness) throws -> HostCapacity
     {
         try db.transaction {
-            if try pruned(isAlive).isEmpty {
-                for (key, value) in [
-                    ("capacity.cpus", String(detected.cpus)), ("capacity.memory", String(detected.memoryBytes)),
-                ] {
-                    try db.query(
-                        "INSERT INTO allocator_settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                        [.text(key), .text(value)])
-                }
-                return detected
-            }
             var cpus: Double?
             var memory: UInt64?
             for row in try db.query("SELECT key, value FROM allocator_settings WHERE key LIKE 'capacity.%'") {
                 if row["key"]?.string == "capacity.cpus" { cpus = row["value"]?.string.flatMap(Double.init) }
                 if row["key"]?.string == "capacity.memory" { memory = row["value"]?.string.flatMap { UInt64($0) } }
+            }
+            if try pruned(isAlive).isEmpty {
+                // Written only when it changed: a transaction that writes nothing commits nothing.
+                if cpus != detected.cpus || memory != detected.memoryBytes {
+                    for (key, value) in [
+                        ("capacity.cpus", String(detected.cpus)), ("capacity.memory", String(detected.memoryBytes)),
+                    ] {
+                        try db.query(
+                            "INSERT INTO allocator_settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                            [.text(key), .text(value)])
+                    }
+                }
+                return detected
             }
             guard let cpus, let memory else { return detected }
             return HostCapacity(cpus: cpus, memoryBytes: memory)

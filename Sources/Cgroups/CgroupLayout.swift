@@ -78,13 +78,8 @@ public struct CgroupLayout: Codable, Sendable, Equatable {
     /// The cgroup mounts of one `mountinfo` text, parsed once per process for the same text (a
     /// start reads the layout several times; parsing costs far more than reading the file).
     private static func cgroupMounts(_ mountinfo: String, path: String) throws(CgroupError) -> [MountinfoEntry] {
-        if let hit = parsedMounts.withLock({ $0?.text == mountinfo ? $0?.mounts : nil }) { return hit }
-        let mounts = try MountinfoEntry.parse(mountinfo, path: path)
-            .filter { $0.fsType == "cgroup" || $0.fsType == "cgroup2" }
-        parsedMounts.withLock { $0 = (mountinfo, mounts) }
-        return mounts
+        try MountinfoEntry.parse(mountinfo, path: path).filter { $0.fsType == "cgroup" || $0.fsType == "cgroup2" }
     }
-    private static let parsedMounts = Mutex<(text: String, mounts: [MountinfoEntry])?>(nil)
 
     /// Detects the layout from `<procRoot>/self/mountinfo` and `<procRoot>/self/cgroup`, reading
     /// v2 `cgroup.controllers` under `<fsRoot><mountPoint>`. Both parameters exist so tests can
@@ -125,10 +120,33 @@ public struct CgroupLayout: Codable, Sendable, Equatable {
     }
     private static let detected = Mutex<(key: DetectKey, layout: CgroupLayout)?>(nil)
 
+    /// A cgroup mount with its v1 controllers, worked out once.
+    private struct CgroupMount: Sendable {
+        var entry: MountinfoEntry
+        var controllers: [String]
+        var controllerSet: Set<String>
+        var optionSet: Set<String>
+    }
+    /// The cgroup mounts of the last mountinfo parsed: joining a cgroup changes /proc/self/cgroup
+    /// but not the mounts, so a process that asks again after joining parses only the former.
+    private static let parsedMounts = Mutex<(mountinfo: String, mounts: [CgroupMount])?>(nil)
+
+    private static func mounts(_ mountinfo: String, path: String) throws(CgroupError) -> [CgroupMount] {
+        if let hit = parsedMounts.withLock({ $0?.mountinfo == mountinfo ? $0?.mounts : nil }) { return hit }
+        let mounts = try cgroupMounts(mountinfo, path: path).map { entry in
+            let controllers = cgroupV1Controllers(superOptions: entry.superOptions)
+            return CgroupMount(
+                entry: entry, controllers: controllers, controllerSet: Set(controllers),
+                optionSet: Set(entry.superOptions))
+        }
+        parsedMounts.withLock { $0 = (mountinfo, mounts) }
+        return mounts
+    }
+
     private static func detect(
         mountinfo: String, procCgroup: String, mountinfoPath: String, cgroupPath: String, fsRoot: String
     ) throws(CgroupError) -> CgroupLayout {
-        let mounts = try cgroupMounts(mountinfo, path: mountinfoPath)
+        let mounts = try Self.mounts(mountinfo, path: mountinfoPath)
         guard !mounts.isEmpty else { throw .notMounted(mountinfo: mountinfoPath) }
         let entries = try ProcCgroupEntry.parse(procCgroup, path: cgroupPath)
 
@@ -137,35 +155,35 @@ public struct CgroupLayout: Codable, Sendable, Equatable {
             let isV2 = entry.hierarchyID == 0 && entry.controllers.isEmpty
             let wanted = Set(entry.controllers)
             var candidates = mounts.filter { mount in
-                if isV2 { return mount.fsType == "cgroup2" }
-                return mount.fsType == "cgroup"
-                    && Set(cgroupV1Controllers(superOptions: mount.superOptions)) == wanted
+                if isV2 { return mount.entry.fsType == "cgroup2" }
+                return mount.entry.fsType == "cgroup" && mount.controllerSet == wanted
             }
             if candidates.isEmpty && !isV2 {
                 // Options this module does not know would spoil the exact match; accept a superset.
                 candidates = mounts.filter {
-                    $0.fsType == "cgroup" && wanted.isSubset(of: Set($0.superOptions))
+                    $0.entry.fsType == "cgroup" && wanted.isSubset(of: $0.optionSet)
                 }
             }
             // A later mount on the same mount point hides an earlier one.
-            var visible: [MountinfoEntry] = []
+            var visible: [CgroupMount] = []
             for mount in candidates {
-                visible.removeAll { $0.mountPoint == mount.mountPoint }
+                visible.removeAll { $0.entry.mountPoint == mount.entry.mountPoint }
                 visible.append(mount)
             }
             guard !visible.isEmpty else { continue }
             let covering = visible.filter {
-                Cgroups.directory(ofCgroup: entry.path, mountPoint: $0.mountPoint, mountRoot: $0.root)
+                Cgroups.directory(ofCgroup: entry.path, mountPoint: $0.entry.mountPoint, mountRoot: $0.entry.root)
                     != nil
             }
-            let mount = covering.max { $0.root.count < $1.root.count } ?? visible[0]
+            let chosen = covering.max { $0.entry.root.count < $1.entry.root.count } ?? visible[0]
+            let mount = chosen.entry
             let mountPoint = CgroupFiles.join(fsRoot, mount.mountPoint)
             let controllers: [String]
             if isV2 {
                 let text = (try? CgroupFiles.read(CgroupFiles.join(mountPoint, "cgroup.controllers"))) ?? ""
                 controllers = text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
             } else {
-                controllers = cgroupV1Controllers(superOptions: mount.superOptions)
+                controllers = chosen.controllers
             }
             hierarchies.append(
                 CgroupHierarchy(

@@ -22,10 +22,19 @@ extension Engine {
     /// The reservation ledger in the state database.
     public func ledger() throws -> LedgerStore { try LedgerStore(db: db()) }
 
+    /// `HostCapacity.detect()`, once per command: planning and admission see the same host, and a
+    /// VMM that has meanwhile joined its own cgroup does not take that cgroup's limit for the host's.
+    func detectedCapacity() -> HostCapacity {
+        if let capacityCache { return capacityCache }
+        let detected = HostCapacity.detect()
+        capacityCache = detected
+        return detected
+    }
+
     /// Capacity, reserve, allocatable total and live reservations.
     public func hostAllocation() throws -> HostAllocation {
         let ledger = try self.ledger()
-        let capacity = try ledger.capacity(detected: HostCapacity.detect())
+        let capacity = try ledger.capacity(detected: detectedCapacity())
         let reserve = try ledger.reserve(for: capacity)
         return HostAllocation(
             capacity: capacity, reserve: reserve, allocatable: Allocatable(capacity: capacity, reserve: reserve),
@@ -47,7 +56,7 @@ extension Engine {
         let share = Self.share(of: r)
         guard !share.isEmpty else { return nil }
         let ledger = try self.ledger()
-        let capacity = try ledger.capacity(detected: HostCapacity.detect())
+        let capacity = try ledger.capacity(detected: detectedCapacity())
         let allocatable = Allocatable(capacity: capacity, reserve: try ledger.reserve(for: capacity))
         if r.kind == .container, share.memoryPPM > 0 {
             try Self.checkContainerMemory(share, allocatable)
@@ -115,7 +124,7 @@ extension Engine {
             let start = holder?.holderStartTime ?? r.monitorStartTime
             let share = Self.share(of: updated)
             let ledger = try self.ledger()
-            let capacity = try ledger.capacity(detected: HostCapacity.detect())
+            let capacity = try ledger.capacity(detected: detectedCapacity())
             let allocatable = Allocatable(capacity: capacity, reserve: try ledger.reserve(for: capacity))
             if r.kind == .vm { try Self.checkVMMemory(r, share, allocatable) }
             if r.kind == .container, share.memoryPPM > 0 { try Self.checkContainerMemory(share, allocatable) }

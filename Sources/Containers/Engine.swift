@@ -1,3 +1,4 @@
+import Allocator
 import Cgroups
 import Images
 import LinuxSys
@@ -20,6 +21,8 @@ public final class Engine {
     /// Set by `skiff run`: when the allocator refuses the first start, the container it created
     /// is removed again (inherited by a forked monitor).
     public var removeOnRefusal = false
+    /// The host capacity this command detected first (`detectedCapacity()`).
+    var capacityCache: HostCapacity?
 
     /// - Parameter root: state root and runtime directory.
     public init(root: StateRoot, logger: Logger) {
