@@ -325,7 +325,8 @@ extension Engine {
             // v1 hierarchies now, by a `tasks` self-move (this thread only, without the global
             // migration lock's RCU grace period; see CgroupJoin). The setup thread moved the whole
             // process into the v2 one already (v2 has no per-thread membership between domain cgroups).
-            try Processes.requireSingleThreaded("VMM cgroup join")
+            // The only other thread now is the setup thread, which joined the same cgroups and may
+            // still be exiting (it is detached; see VMSetup.finished).
             for dir in cg.directories where dir.version == .v1 {
                 try Self.writeCgroupFile(dir.file("tasks"), "0")
             }
@@ -394,25 +395,36 @@ extension Engine {
     func finishVM(_ r: ContainerRecord, _ outcome: VMOutcome) {
         Trace.mark("vmm: guest stopped")
         defer { Trace.mark("vmm: finished") }
-        if leaveCgroup(r) {
-            killAndRemoveCgroup(r)
-        } else if let cg = try? Cgroup(paths: r.cgroupPaths) {
-            try? cg.remove(timeout: .zero)
-        }
-        releaseReservation(r.id)
-        try? Files.removeTree(runDir(r.id))
-        if r.settings.autoRemove {
-            removeFiles(r)
-            try? store().delete(r.id)
-            return
-        }
-        // In place, without decoding and re-encoding the record (ContainerStore.patch).
-        _ = try? store().patch(
-            r.id, status: .exited,
-            [
-                "exitCode": .integer(Int64(outcome.code)), "finishedAt": .real(Clock.now()), "pid": .absent,
-                "cgroupPaths": .json("[]"), "error": outcome.error.map { .text($0) } ?? .absent,
-            ])
+        // The cgroup (this process leaves it, then it is removed) and the state (reservation,
+        // record, files) do not depend on each other: they overlap, about 0.5 ms each.
+        concurrently(
+            { [self] in
+                if leaveCgroup(r) {
+                    killAndRemoveCgroup(r)
+                } else if let cg = try? Cgroup(paths: r.cgroupPaths) {
+                    try? cg.remove(timeout: .zero)
+                }
+            },
+            {
+                try? Files.removeTree(runDir(r.id))
+                if r.settings.autoRemove { removeFiles(r) }
+                // The reservation and the record in one transaction (one commit).
+                _ = try? db().transaction {
+                    releaseReservation(r.id)
+                    if r.settings.autoRemove {
+                        try? store().delete(r.id)
+                        return
+                    }
+                    // In place, without decoding and re-encoding the record (ContainerStore.patch).
+                    _ = try? store().patch(
+                        r.id, status: .exited,
+                        [
+                            "exitCode": .integer(Int64(outcome.code)), "finishedAt": .real(Clock.now()),
+                            "pid": .absent, "cgroupPaths": .json("[]"),
+                            "error": outcome.error.map { .text($0) } ?? .absent,
+                        ])
+                }
+            })
     }
 }
 
@@ -426,7 +438,11 @@ final class VMSetup: @unchecked Sendable {
     private var made: Result<Cgroup, Error>?
     private var built: Result<VMMachine, Error>?
     private let cgroupReady = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
-    private var thread: pthread_t?
+    /// Posted by the thread when it is done with this object. The thread is detached: waiting for
+    /// its exit (glibc releasing its stack page by page) took 0.4 ms longer than this.
+    private let finished = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+    /// Whether the thread runs and has not been waited for.
+    private var running = false
     /// Whether the caller has waited for `cgroupReady` (read and written by the caller only).
     private var cgroupSeen = false
 
@@ -435,6 +451,7 @@ final class VMSetup: @unchecked Sendable {
     init(name: String, parent: String?, settings: VMSettings, output: @escaping (UInt8) -> Void) {
         VMMachine.blockStopSignals()
         sem_init(cgroupReady, 0, 0)
+        sem_init(finished, 0, 0)
         let work = { [self] in
             let cg = Result { () throws -> Cgroup in try Cgroup.create(name: name, parent: parent) }
             made = cg
@@ -453,18 +470,28 @@ final class VMSetup: @unchecked Sendable {
                 }
             }
         }
-        thread = startThread(work)
-        if thread == nil { work() }
+        if let thread = startThread({
+            work()
+            sem_post(self.finished)
+        }) {
+            pthread_detach(thread)
+            running = true
+        } else {
+            work()
+        }
     }
 
     deinit {
         sem_destroy(cgroupReady)
         cgroupReady.deallocate()
+        sem_destroy(finished)
+        finished.deallocate()
     }
 
     private func end() {
-        if let thread { pthread_join(thread, nil) }
-        thread = nil
+        guard running else { return }
+        while sem_wait(finished) != 0 {}  // EINTR: again
+        running = false
     }
 
     /// The VM's cgroup, once created. - Throws: `CgroupError` from `Cgroup.create`.
