@@ -72,3 +72,24 @@ int ckvm_defer_release(int fd) {
     }
     return ring;
 }
+
+uint32_t ckvm_coalesced_ring_capacity(void) {
+    long page = sysconf(_SC_PAGESIZE);
+    return (uint32_t)(((size_t)page - sizeof(struct kvm_coalesced_mmio_ring)) / sizeof(struct kvm_coalesced_mmio));
+}
+
+uint32_t ckvm_coalesced_ring_last(const struct kvm_coalesced_mmio_ring *ring) {
+    return __atomic_load_n(&ring->last, __ATOMIC_ACQUIRE);
+}
+
+uint32_t ckvm_coalesced_ring_first(const struct kvm_coalesced_mmio_ring *ring) {
+    return __atomic_load_n(&ring->first, __ATOMIC_RELAXED);
+}
+
+const struct kvm_coalesced_mmio *ckvm_coalesced_ring_entry(const struct kvm_coalesced_mmio_ring *ring, uint32_t i) {
+    return &ring->coalesced_mmio[i];
+}
+
+void ckvm_coalesced_ring_set_first(struct kvm_coalesced_mmio_ring *ring, uint32_t first) {
+    __atomic_store_n(&ring->first, first, __ATOMIC_RELEASE);
+}

@@ -57,6 +57,13 @@ final class VMMachine {
         vcpus = try LinuxPlatform.createVCPUs(in: vm, count: settings.vcpus, boot: boot)
         serial = Serial8250(output: output, onInterrupt: { level in try? vm.setIRQLine(4, level: level) })
         try bus.register(serial, base: 0x3f8, length: 8)
+        // Writes to THR (0x3f8) are coalesced by KVM while the guest polls LSR instead of waiting
+        // for the THR-empty interrupt (early consoles, printk, the test guests): each byte then
+        // costs one exit (the LSR read) instead of two. The VMRunner applies them before the next
+        // exit, in order; a guest that enables the interrupt gets every write at once again.
+        if vm.canCoalescePIO, (try? vm.setCoalescedPIO(port: 0x3f8, true)) != nil {
+            serial.onTransmitInterruptEnable = { enabled in try? vm.setCoalescedPIO(port: 0x3f8, !enabled) }
+        }
         keyboard = I8042(
             onReset: { [weak bus] in bus?.requestStop(.reset) },
             onInterrupt: {

@@ -46,6 +46,11 @@ public final class Serial8250: PortIODevice {
     public let output: (UInt8) -> Void
     /// Called with the new level when the interrupt line changes.
     public var onInterrupt: (Bool) -> Void
+    /// Called when the guest turns the THR-empty interrupt (IER bit 1) on (true) or off. While it
+    /// is off, nothing the guest waits for follows a THR write, so the VMM may let KVM coalesce
+    /// those writes (`VirtualMachine.setCoalescedPIO`); while it is on, each write must reach the
+    /// device at once to raise that interrupt.
+    public var onTransmitInterruptEnable: ((Bool) -> Void)?
 
     public private(set) var interruptEnable: UInt8 = 0
     public private(set) var lineControl: UInt8 = 0x03
@@ -159,8 +164,11 @@ public final class Serial8250: PortIODevice {
                 divisor = (divisor & 0x00ff) | (UInt16(value) << 8)
                 return
             }
+            let wasTHRI = interruptEnable & Self.ierTHREmpty != 0
             interruptEnable = value & 0x0f
-            if interruptEnable & Self.ierTHREmpty != 0 { thrEmptyPending = true }
+            let isTHRI = interruptEnable & Self.ierTHREmpty != 0
+            if isTHRI { thrEmptyPending = true }
+            if isTHRI != wasTHRI { onTransmitInterruptEnable?(isTHRI) }
         case .interruptIdentification:
             if value & 0x02 != 0 {
                 input.removeAll()

@@ -50,6 +50,16 @@ public final class VCPU {
         close(fd)
     }
 
+    /// The VM's coalesced MMIO/PIO ring (`struct kvm_coalesced_mmio_ring`), mapped with this vCPU's
+    /// `kvm_run` at the page offset `KVM_CHECK_EXTENSION(KVM_CAP_COALESCED_MMIO)` returns (api.rst
+    /// 4.116), or nil where KVM has none. The same page for every vCPU of the VM.
+    public var coalescedRing: UnsafeMutablePointer<kvm_coalesced_mmio_ring>? {
+        let page = Int(vm.system.checkExtension(KVM_CAP_COALESCED_MMIO))
+        let size = Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard page > 0, (page + 1) * size <= runSize else { return nil }
+        return (UnsafeMutableRawPointer(kvmRun) + page * size).assumingMemoryBound(to: kvm_coalesced_mmio_ring.self)
+    }
+
     /// `KVM_GET_REGS`.
     public func registers() throws -> Registers {
         var r = Registers()

@@ -1,3 +1,4 @@
+import CKVM
 import CSkiff
 import Glibc
 import LinuxSys
@@ -49,6 +50,13 @@ public final class VMRunner: @unchecked Sendable {
     /// detached and `run` waits on this instead of joining them: a join also waits for glibc to
     /// release the thread's stack and for the kernel to end the thread, 0.3-0.4 ms on this host.
     private let ended = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
+    /// The VM's coalesced-write ring (`VirtualMachine.setCoalescedPIO`), drained under `busLock`
+    /// before every exit is handled, every 10 ms while the vCPUs run, and once after they stop.
+    let ring: UnsafeMutablePointer<kvm_coalesced_mmio_ring>?
+    static let ringCapacity = ckvm_coalesced_ring_capacity()
+    /// How long `run` lets coalesced writes wait when no exit comes to drain them (a guest that
+    /// prints its last line and then only computes): 10 ms.
+    static let drainInterval: Int = 10_000_000
     let busLock = Mutex(())
 
     /// - Parameters:
@@ -59,6 +67,7 @@ public final class VMRunner: @unchecked Sendable {
         self.vcpus = vcpus
         self.bus = bus
         self.mmio = mmio
+        ring = vcpus.first?.coalescedRing
         sem_init(ended, 0, 0)
         Self.installKickHandler
     }
@@ -114,9 +123,12 @@ public final class VMRunner: @unchecked Sendable {
         }
         let threads = state.withLock { $0.threads }
         for _ in 0..<threads {
-            while sem_wait(ended) != 0 {}  // EINTR: again
+            while !waitForThreadEnd() {
+                if hasCoalescedWrites { _ = try? busAccess { drainCoalesced() } }
+            }
             state.withLock { $0.joined += 1 }
         }
+        _ = try? busAccess { drainCoalesced() }
         for v in vcpus { v.immediateExit = false }
         let (result, error) = state.withLock { ($0.result, $0.error) }
         if let error { throw error }
@@ -180,7 +192,10 @@ public final class VMRunner: @unchecked Sendable {
         defer { state.withLock { $0.tids[index] = 0 } }
         do {
             while true {
-                switch try vcpu.run() {
+                let exit = try vcpu.run()
+                // Writes KVM coalesced since the last exit come before this one.
+                if hasCoalescedWrites { try busAccess { drainCoalesced() } }
+                switch exit {
                 case .io(let port, .out, let size, _, let data):
                     try busAccess { bus.write(port: port, size: size, data: data) }
                 case .io(let port, .in, let size, let count, _):
@@ -225,6 +240,48 @@ public final class VMRunner: @unchecked Sendable {
     }
 
     enum StopRequested: Error { case stop }
+
+    /// Waits up to `drainInterval` for a vCPU thread to post `ended`; false on timeout.
+    private func waitForThreadEnd() -> Bool {
+        guard ring != nil else {
+            while sem_wait(ended) != 0 {}  // EINTR: again
+            return true
+        }
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let nanos = now.tv_nsec + Self.drainInterval
+        var deadline = timespec(tv_sec: now.tv_sec + nanos / 1_000_000_000, tv_nsec: nanos % 1_000_000_000)
+        while true {
+            if sem_timedwait(ended, &deadline) == 0 { return true }
+            if errno != EINTR { return false }
+        }
+    }
+
+    /// Whether the ring holds writes not applied yet (a hint: read without the lock).
+    var hasCoalescedWrites: Bool {
+        guard let ring else { return false }
+        return ckvm_coalesced_ring_first(ring) != ckvm_coalesced_ring_last(ring)
+    }
+
+    /// Applies the guest's coalesced writes in the order it made them: port writes to `bus`, MMIO
+    /// writes to `mmio`. Call under `busLock`.
+    func drainCoalesced() {
+        guard let ring else { return }
+        var first = ckvm_coalesced_ring_first(ring)
+        let last = ckvm_coalesced_ring_last(ring)
+        guard first != last else { return }
+        while first != last {
+            let entry = ckvm_coalesced_ring_entry(ring, first).pointee
+            let data = withUnsafeBytes(of: entry.data) { Array($0.prefix(min(Int(entry.len), $0.count))) }
+            if entry.pio != 0 {
+                bus.write(port: UInt16(truncatingIfNeeded: entry.phys_addr), size: data.count, data: data)
+            } else {
+                _ = mmio?(entry.phys_addr, true, data)
+            }
+            first = (first + 1) % Self.ringCapacity
+        }
+        ckvm_coalesced_ring_set_first(ring, first)
+    }
 
     /// Runs `body` under the bus lock, then turns a device's stop request into a stop of all vCPUs.
     /// - Throws: `StopRequested.stop` when this access asked for the stop.

@@ -66,6 +66,35 @@ public final class VirtualMachine {
         return true
     }
 
+    /// Ports whose writes KVM currently coalesces (`setCoalescedPIO`).
+    private var coalescedPorts: Set<UInt16> = []
+
+    /// Whether this host's KVM can coalesce port writes (`KVM_CAP_COALESCED_PIO`, Linux 4.21) into
+    /// the ring every vCPU maps (`KVM_CAP_COALESCED_MMIO` gives its page offset).
+    public var canCoalescePIO: Bool {
+        system.checkExtension(KVM_CAP_COALESCED_PIO) > 0 && system.checkExtension(KVM_CAP_COALESCED_MMIO) > 0
+    }
+
+    /// Turns coalescing of the guest's writes to `port` (`length` bytes from it) on or off
+    /// (`KVM_REGISTER_COALESCED_MMIO` / `KVM_UNREGISTER_COALESCED_MMIO` with `pio = 1`, api.rst 4.116).
+    /// While on, such a write does not exit to the VMM: KVM appends it to the ring, and the VMM
+    /// applies it before it handles the next exit (`VMRunner`). Only for registers whose writes have
+    /// no effect the guest waits for. Idempotent. Call before the vCPUs run or under the runner's
+    /// device lock (`VMRunner.withDevices`, a device's write handler).
+    /// - Throws: `KVMError.system` naming the ioctl.
+    public func setCoalescedPIO(port: UInt16, length: UInt32 = 1, _ on: Bool) throws {
+        guard coalescedPorts.contains(port) != on else { return }
+        var zone = kvm_coalesced_mmio_zone()
+        zone.addr = UInt64(port)
+        zone.size = length
+        zone.pio = 1
+        let request = on ? CKVM_REGISTER_COALESCED_MMIO : CKVM_UNREGISTER_COALESCED_MMIO
+        try kvmCheck(
+            ckvm_ioctl(fd, request, &zone),
+            on ? "ioctl KVM_REGISTER_COALESCED_MMIO" : "ioctl KVM_UNREGISTER_COALESCED_MMIO", "port 0x" + hex(UInt64(port)))
+        if on { coalescedPorts.insert(port) } else { coalescedPorts.remove(port) }
+    }
+
     /// `KVM_CREATE_IRQCHIP`: the in-kernel PIC, IOAPIC and local APICs. Call before creating vCPUs.
     public func createIRQChip() throws {
         try kvmCheck(ckvm_ioctl_value(fd, CKVM_CREATE_IRQCHIP, 0), "ioctl KVM_CREATE_IRQCHIP", "vm")

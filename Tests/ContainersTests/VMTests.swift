@@ -62,6 +62,8 @@ enum VMGuest {
     static func echo() async throws -> String { try await build("echo") }
     /// Waits for i8042 keyboard data, prints it, resets.
     static func keyboardWait() async throws -> String { try await build("kbdwait") }
+    /// Prints "ready\n", then spins at CPL 3 without exits.
+    static func announce() async throws -> String { try await build("announce") }
     static func spinForever() async throws -> String {
         try await build("spin", output: "spin-forever", defines: ["ITERATIONS": "0x7fffffffffffffff"])
     }
@@ -131,6 +133,24 @@ struct VMTests {
         #expect(try await Self.row(name) == nil, "the record is gone")
         let dirs = await sh("find /sys/fs/cgroup -maxdepth 6 -type d -name 'skiff-\(f.id)'")
         #expect(dirs.out.isEmpty, "cgroup left: \(dirs.out)")
+    }
+
+    /// The UART's transmit writes are coalesced by KVM while the guest polls (VMMachine): the
+    /// last byte of a line printed just before the guest goes quiet has no exit after it, and
+    /// must still reach the log (the runner drains the ring every 10 ms).
+    @Test func theLastLineBeforeAGuestGoesQuietReachesTheLog() async throws {
+        let kernel = try await VMGuest.announce()
+        let name = uniqueName("vm-quiet")
+        let run = await skiff("run", "-d", "--name", name, "--vm", "--kernel", kernel)
+        #expect(run.code == 0, "\(run)")
+        var logs = await skiff("logs", name)
+        let complete = await eventually(5) {
+            logs = await skiff("logs", name)
+            return logs.stdout == "ready\n"
+        }
+        #expect(complete, "the log holds \(logs.stdout.debugDescription), not the whole line")
+        let rm = await skiff("rm", "-f", name)
+        #expect(rm.code == 0, "\(rm)")
     }
 
     @Test func spinningVMRunsUntilRmForce() async throws {

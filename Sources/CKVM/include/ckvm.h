@@ -27,6 +27,8 @@ static const unsigned long CKVM_SET_IDENTITY_MAP_ADDR = KVM_SET_IDENTITY_MAP_ADD
 static const unsigned long CKVM_CREATE_IRQCHIP = KVM_CREATE_IRQCHIP;
 static const unsigned long CKVM_CREATE_PIT2 = KVM_CREATE_PIT2;
 static const unsigned long CKVM_IRQ_LINE = KVM_IRQ_LINE;
+static const unsigned long CKVM_REGISTER_COALESCED_MMIO = KVM_REGISTER_COALESCED_MMIO;
+static const unsigned long CKVM_UNREGISTER_COALESCED_MMIO = KVM_UNREGISTER_COALESCED_MMIO;
 
 // vCPU ioctls.
 static const unsigned long CKVM_RUN = KVM_RUN;
@@ -59,6 +61,22 @@ int ckvm_ioctl_value(int fd, unsigned long request, unsigned long value);
 /// 10-20 ms on the hosts measured in BENCHMARKS.md) runs there instead of in the exit the caller
 /// of the process waits for.
 int ckvm_defer_release(int fd);
+
+/// The coalesced MMIO/PIO ring (`struct kvm_coalesced_mmio_ring`, api.rst 4.116
+/// KVM_(UN)REGISTER_COALESCED_MMIO): the kernel appends the guest's writes to registered zones at
+/// `last` instead of exiting; the VMM applies entries `first..<last` in order and then advances
+/// `first`. The ring is one page of every vCPU's mmap, at the page offset KVM_CHECK_EXTENSION
+/// (KVM_CAP_COALESCED_MMIO) returns, shared by all vCPUs of the VM.
+/// Number of entries in the ring: (page size - header) / entry size (KVM_COALESCED_MMIO_MAX).
+uint32_t ckvm_coalesced_ring_capacity(void);
+/// `ring->last`, read with acquire ordering (the entries before it are complete).
+uint32_t ckvm_coalesced_ring_last(const struct kvm_coalesced_mmio_ring *ring);
+/// `ring->first`.
+uint32_t ckvm_coalesced_ring_first(const struct kvm_coalesced_mmio_ring *ring);
+/// Entry `i` of the ring.
+const struct kvm_coalesced_mmio *ckvm_coalesced_ring_entry(const struct kvm_coalesced_mmio_ring *ring, uint32_t i);
+/// Sets `ring->first` with release ordering (the entries before it may be reused).
+void ckvm_coalesced_ring_set_first(struct kvm_coalesced_mmio_ring *ring, uint32_t first);
 
 /// A zeroed `struct kvm_cpuid2` with room for `nent` entries and `nent` set; free with free(3).
 struct kvm_cpuid2 *ckvm_cpuid2_alloc(uint32_t nent);
