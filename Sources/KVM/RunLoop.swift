@@ -19,7 +19,8 @@ extension PortIOBus {
 }
 
 extension VCPU {
-    /// Runs the vCPU, handling port I/O through `bus`, until the guest stops.
+    /// Runs the vCPU, handling port I/O through `bus`, until the guest stops. Writes that KVM
+    /// coalesces (`VirtualMachine.setCoalescedPIO`) are not applied here; `VMRunner` applies them.
     ///
     /// - MMIO exits go to `mmio(address, isWrite, data)`, which returns the bytes for a read; without
     ///   a handler, reads return 0xff bytes and writes are dropped.

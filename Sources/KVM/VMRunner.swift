@@ -54,6 +54,11 @@ public final class VMRunner: @unchecked Sendable {
     /// before every exit is handled, every 10 ms while the vCPUs run, and once after they stop.
     let ring: UnsafeMutablePointer<kvm_coalesced_mmio_ring>?
     static let ringCapacity = ckvm_coalesced_ring_capacity()
+    /// Coalesced writes applied so far (under `busLock`).
+    private var appliedCoalesced = 0
+    /// How many of the guest's writes reached the devices through the coalesced ring rather than
+    /// an exit of their own (`VirtualMachine.setCoalescedPIO`).
+    public var coalescedWritesApplied: Int { busLock.withLock { _ in appliedCoalesced } }
     /// How long `run` lets coalesced writes wait when no exit comes to drain them (a guest that
     /// prints its last line and then only computes): 10 ms.
     static let drainInterval: Int = 10_000_000
@@ -279,6 +284,7 @@ public final class VMRunner: @unchecked Sendable {
                 _ = mmio?(entry.phys_addr, true, data)
             }
             first = (first + 1) % Self.ringCapacity
+            appliedCoalesced += 1
         }
         ckvm_coalesced_ring_set_first(ring, first)
     }

@@ -49,6 +49,20 @@ struct GuestTests {
         #expect(try machine.vcpu.specialRegisters().cs.dpl == 3)
     }
 
+    /// With THR writes coalesced (as VMMachine sets COM1 up), every byte still reaches the UART,
+    /// in order, and through the ring instead of exits of its own; without, none goes that way.
+    @Test func coalescedUARTWritesArriveInOrderWithoutExits() throws {
+        for coalesce in [true, false] {
+            let machine = try TestMachine(image: try TestGuest.build("hello"))
+            #expect(machine.vm.canCoalescePIO)
+            try machine.vm.setCoalescedPIO(port: 0x3f8, coalesce)
+            let runner = VMRunner(vcpus: [machine.vcpu], bus: machine.bus)
+            #expect(try runner.run() == .reset)
+            #expect(machine.text == "hello from the guest\n", "coalesce: \(coalesce)")
+            #expect(runner.coalescedWritesApplied == (coalesce ? 21 : 0), "coalesce: \(coalesce)")
+        }
+    }
+
     @Test(.timeLimit(.minutes(1)))
     func spinAtCPL3RunsNatively() throws {
         let iterations = 200_000_000

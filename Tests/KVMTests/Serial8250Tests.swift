@@ -37,6 +37,24 @@ import Testing
         #expect(r.levels.isEmpty)
     }
 
+    /// The monitor lets KVM coalesce THR writes only while the guest polls; it must hear of every
+    /// change of IER's THR-empty bit, and of nothing else (VMMachine wires this to
+    /// VirtualMachine.setCoalescedPIO).
+    @Test func theTransmitInterruptBitIsReportedWhenItChanges() {
+        let (u, _) = make()
+        var seen: [Bool] = []
+        u.onTransmitInterruptEnable = { seen.append($0) }
+        write(u, .interruptEnable, Serial8250.ierReceivedData)  // RX only: no change of THRI
+        write(u, .interruptEnable, Serial8250.ierReceivedData | Serial8250.ierTHREmpty)
+        write(u, .interruptEnable, Serial8250.ierTHREmpty)  // still on
+        write(u, .lineControl, 0x83)  // DLAB: IER's port is the divisor's high byte now
+        write(u, .interruptEnable, 0)
+        write(u, .lineControl, 0x03)
+        write(u, .interruptEnable, 0)
+        #expect(seen == [true, false])
+        #expect(u.divisor >> 8 == 0, "the DLAB write went to the divisor")
+    }
+
     @Test func divisorLatchShadowsDataAndIER() {
         let (u, r) = make()
         write(u, .interruptEnable, 0x01)
