@@ -73,43 +73,20 @@ public struct Cgroup: Codable, Sendable, Equatable {
     /// its parent when empty (cgroup-v1/cpusets.rst 1.5: tasks cannot attach to an empty cpuset).
     /// No v2 controller is enabled, so the "no internal process" rule (cgroup-v2.rst) is untouched.
     ///
+    /// With `include`, only the hierarchies it accepts get a directory (a VM's cgroup leaves out
+    /// the controllers Skiff never uses for one).
+    ///
     /// On any failure the directories created so far are removed again.
     /// Throws `.invalidName`, `.outsideMount`, `.create` (EEXIST when the name is taken).
-    public static func create(name: String, parent: String? = nil, layout: CgroupLayout)
-        throws(CgroupError) -> Cgroup
-    {
-        guard !name.isEmpty, name != ".", name != "..", !name.contains("/") else {
-            throw .invalidName(
-                name, reason: "a cgroup name is one non-empty path component without \"/\"")
-        }
-        let parentPath: String? = try parent.map { (p: String) throws(CgroupError) -> String in
-            try normalizeCgroupPath(p)
-        }
+    public static func create(
+        name: String, parent: String? = nil, layout: CgroupLayout, in include: (CgroupHierarchy) -> Bool = { _ in true }
+    ) throws(CgroupError) -> Cgroup {
+        let hierarchies = layout.hierarchies.filter(include)
+        let leaves = try plannedPaths(name: name, parent: parent, layout: layout, in: include)
         var created: [String] = []  // every directory this call made, in creation order
         var directories: [Directory] = []
         do throws(CgroupError) {
-            for hierarchy in layout.hierarchies {
-                let base: String
-                if let parentPath {
-                    guard let dir = hierarchy.directory(of: parentPath) else {
-                        throw CgroupError.outsideMount(
-                            cgroupPath: parentPath, mountRoot: hierarchy.mountRoot,
-                            mountPoint: hierarchy.mountPoint)
-                    }
-                    base = dir
-                } else {
-                    guard let dir = hierarchy.ownDirectory else {
-                        throw CgroupError.outsideMount(
-                            cgroupPath: hierarchy.ownCgroup, mountRoot: hierarchy.mountRoot,
-                            mountPoint: hierarchy.mountPoint)
-                    }
-                    base = dir
-                }
-                let leaf = CgroupFiles.join(base, name)
-                guard leaf.hasPrefix(hierarchy.mountPoint + "/") else {
-                    throw CgroupError.invalidName(
-                        name, reason: "\(leaf) is not below the hierarchy root \(hierarchy.mountPoint)")
-                }
+            for (hierarchy, leaf) in zip(hierarchies, leaves) {
                 // Create missing levels between the mount point and the leaf, top down.
                 let below = leaf.dropFirst(hierarchy.mountPoint.count).split(separator: "/")
                 var current = hierarchy.mountPoint
@@ -138,6 +115,45 @@ public struct Cgroup: Codable, Sendable, Equatable {
             throw error
         }
         return Cgroup(directories: directories)
+    }
+
+    /// The directories `create(name:parent:layout:)` makes for `name`, one per hierarchy of
+    /// `layout` in its order, without touching the file system: a caller can record where a
+    /// workload's cgroup will be before another thread has made it.
+    /// Throws `.invalidName` or `.outsideMount` as `create` would.
+    public static func plannedPaths(
+        name: String, parent: String? = nil, layout: CgroupLayout, in include: (CgroupHierarchy) -> Bool = { _ in true }
+    ) throws(CgroupError) -> [String] {
+        guard !name.isEmpty, name != ".", name != "..", !name.contains("/") else {
+            throw .invalidName(
+                name, reason: "a cgroup name is one non-empty path component without \"/\"")
+        }
+        let parentPath: String? = try parent.map { (p: String) throws(CgroupError) -> String in
+            try normalizeCgroupPath(p)
+        }
+        return try layout.hierarchies.filter(include).map { (hierarchy) throws(CgroupError) -> String in
+            let base: String
+            if let parentPath {
+                guard let dir = hierarchy.directory(of: parentPath) else {
+                    throw CgroupError.outsideMount(
+                        cgroupPath: parentPath, mountRoot: hierarchy.mountRoot, mountPoint: hierarchy.mountPoint)
+                }
+                base = dir
+            } else {
+                guard let dir = hierarchy.ownDirectory else {
+                    throw CgroupError.outsideMount(
+                        cgroupPath: hierarchy.ownCgroup, mountRoot: hierarchy.mountRoot,
+                        mountPoint: hierarchy.mountPoint)
+                }
+                base = dir
+            }
+            let leaf = CgroupFiles.join(base, name)
+            guard leaf.hasPrefix(hierarchy.mountPoint + "/") else {
+                throw CgroupError.invalidName(
+                    name, reason: "\(leaf) is not below the hierarchy root \(hierarchy.mountPoint)")
+            }
+            return leaf
+        }
     }
 
     /// Same as `create(name:parent:layout:)` with a layout detected from `/proc`.

@@ -123,6 +123,20 @@ extension Engine {
     /// Records the VM of `plan` as `created` under `id`.
     /// - Throws: `SkiffError` for a taken or invalid name; nothing is left behind.
     func recordVM(_ req: VMRequest, _ plan: VMPlan, id: String) throws -> ContainerRecord {
+        var record = try vmRecord(req, plan, id: id)
+        do {
+            try insert(&record, nameGiven: req.name != nil)
+        } catch {
+            try? Files.removeTree(containerDir(id))
+            throw error
+        }
+        return record
+    }
+
+    /// The record of the VM of `plan` under `id`, status `created`, with its directory made but
+    /// not stored yet (`recordVM` stores it; a foreground run, with its admission).
+    /// - Throws: `SkiffError` for an invalid name or a directory that cannot be made.
+    func vmRecord(_ req: VMRequest, _ plan: VMPlan, id: String) throws -> ContainerRecord {
         let (vmSettings, sizing, guestCommandLine) = (plan.settings, plan.sizing, plan.guestCommandLine)
         let kernel = vmSettings.kernel
         var settings = RunSettings()
@@ -137,17 +151,10 @@ extension Engine {
         spec.annotations = ["io.skiff.kind": WorkloadKind.vm.rawValue]
         let name = try req.name ?? uniqueName()
         try validateName(name)
-        var record = ContainerRecord(
+        let record = ContainerRecord(
             id: id, name: name, image: kernel, imageID: "", spec: spec, settings: settings, status: .created,
             created: Clock.now())
-        let dir = containerDir(id)
-        do {
-            try StateRoot.mkdirAll(dir, mode: 0o755)
-            try insert(&record, nameGiven: req.name != nil)
-        } catch {
-            try? Files.removeTree(dir)
-            throw error
-        }
+        try StateRoot.mkdirAll(containerDir(id), mode: 0o755)
         return record
     }
 
@@ -168,8 +175,12 @@ extension Engine {
     public func runVMForeground(_ req: VMRequest) throws -> Int32 {
         let id = Random.hex(bytes: 32)
         let sink = SerialSink(log: nil)
+        // One layout for the cgroup the setup thread makes and for the paths the record names
+        // before it exists (the setup thread moves this process into the v2 cgroup meanwhile).
+        let layout: CgroupLayout
+        do { layout = try CgroupLayout.detect() } catch { throw SkiffError("cannot create the VM's cgroup: \(error)") }
         let start = { (settings: VMSettings) in
-            VMSetup(name: "skiff-" + id, parent: nil, settings: settings, output: { sink.write($0) })
+            VMSetup(name: "skiff-" + id, parent: nil, layout: layout, settings: settings, output: { sink.write($0) })
         }
         // Without a ratio the VM's size is what was asked (or the default): its machine can be
         // built while the allocator checks that size, and is rebuilt in the rare case it differs.
@@ -187,15 +198,35 @@ extension Engine {
             setup = start(plan.settings)
         }
         guard let setup else { preconditionFailure("VM setup not started") }
-        let record: ContainerRecord
+        var record: ContainerRecord
         do {
-            record = try recordVM(req, plan, id: id)
+            record = try vmRecord(req, plan, id: id)
+            record.cgroupPaths = try Cgroup.plannedPaths(name: "skiff-" + id, layout: layout, in: Self.isVMHierarchy)
         } catch {
             discard(setup)
+            try? Files.removeTree(containerDir(id))
             throw error
         }
         removeOnRefusal = true
-        return try runVMForeground(record, setup: setup, sink: sink)
+        return try runVMForeground(record, setup: setup, sink: sink, store: .withAdmission(nameGiven: req.name != nil))
+    }
+
+    /// Whether a VM's cgroup gets a directory in `hierarchy`: v2, and the v1 hierarchies of the
+    /// controllers Skiff uses for a VM: `cpu`/`cpuacct` and `memory` (its share's limits and the
+    /// stats), `pids` and `blkio` (stats), `freezer` (pause). Not `cpuset` (a VM has no
+    /// --cpuset-cpus; a cpuset directory costs 0.2 ms to make here, and its cpus and mems must be
+    /// copied in), `devices` (the VMM is no container) or the named ones (`name=systemd`):
+    /// Firecracker's jailer likewise makes only the cgroups it writes to.
+    static func isVMHierarchy(_ hierarchy: CgroupHierarchy) -> Bool {
+        hierarchy.version == .v2
+            || hierarchy.controllers.contains { ["cpu", "cpuacct", "memory", "pids", "blkio", "freezer"].contains($0) }
+    }
+
+    /// How `runVMM` finds the VM's record: stored already (`createVM`, `skiff start`), or to be
+    /// stored by it with its admission, in one transaction (a foreground `run --vm`).
+    enum VMRecordStorage {
+        case stored
+        case withAdmission(nameGiven: Bool)
     }
 
     /// The settings `planVM` gives a request that names no ratio (its sizes or the defaults), or
@@ -226,7 +257,9 @@ extension Engine {
     /// - Parameter setup: its cgroup and machine, already being made (nil: made here).
     /// - Throws: `SkiffError` when the VM could not be set up (the record is left `created` with
     ///   the error, or removed with `--rm` or when its kernel does not load).
-    func runVMForeground(_ record: ContainerRecord, setup: VMSetup?, sink: SerialSink) throws -> Int32 {
+    func runVMForeground(
+        _ record: ContainerRecord, setup: VMSetup?, sink: SerialSink, store storage: VMRecordStorage = .stored
+    ) throws -> Int32 {
         var r = record
         let writer = r.settings.autoRemove ? nil : try LogWriter(path: logPath(r.id))
         sink.log = writer
@@ -236,7 +269,7 @@ extension Engine {
         let rawMode = terminal && sk_make_raw(0, &saved) == 0
         defer { if rawMode { _ = sk_restore_termios(0, &saved) } }
         let input: Int32? = terminal || r.settings.interactive ? 0 : nil
-        let outcome = try runVMM(&r, output: output, input: input, setup: setup, ready: {})
+        let outcome = try runVMM(&r, output: output, input: input, setup: setup, storage: storage, ready: {})
         writer?.flush()
         if let error = outcome.error { try? Files.write(fd: 2, Array("skiff: \(error)\n".utf8)) }
         return outcome.code
@@ -282,7 +315,7 @@ extension Engine {
     /// - Throws: only set-up errors, after `failStart` has recorded them.
     func runVMM(
         _ r: inout ContainerRecord, output: @escaping (UInt8) -> Void, input: Int32? = nil, setup early: VMSetup? = nil,
-        ready: () -> Void
+        storage: VMRecordStorage = .stored, ready: () -> Void
     ) throws -> VMOutcome {
         guard let settings = r.settings.vm else {
             early?.abandon()
@@ -295,29 +328,36 @@ extension Engine {
         let setup = early ?? VMSetup(name: "skiff-" + r.id, parent: r.settings.cgroupParent, settings: settings, output: output)
         let cg: Cgroup
         let machine: VMMachine
+        var stored = true
         do {
-            let allocatable = try admit(&r)
+            let allocatable: Allocatable?
+            if case .withAdmission(let nameGiven) = storage {
+                // The record (with the cgroup's paths, planned by runVMForeground, and the
+                // limits) and the reservation in one transaction, while the cgroup is being made.
+                stored = false
+                allocatable = try recordAndAdmitVM(&r, nameGiven: nameGiven)
+                stored = true
+            } else {
+                allocatable = try admit(&r)
+                if let allocatable { r.spec.linux = Self.vmLinux(r, knobsFor: allocatable, cpuShares: cpuShares(forWeight:)) }
+            }
             do {
                 cg = try setup.cgroup()
             } catch {
                 throw SkiffError("cannot create the VM's cgroup: \(error)")
             }
-            r.cgroupPaths = cg.directories.map(\.path)
             // The VMM's cgroup gets the knobs a container with this share would: its whole host
             // footprint (vCPU threads, guest RAM, the VMM itself) stays inside the share.
-            if let allocatable {
-                let resources = Knobs.apply(
-                    Self.share(of: r), allocatable: allocatable, to: r.spec.linux?.resources,
-                    sharesForWeight: cpuShares(forWeight:))
-                var linux = r.spec.linux ?? Spec.Linux()
-                linux.resources = resources
-                r.spec.linux = linux
+            if allocatable != nil, let resources = r.spec.linux?.resources {
                 try applyResources(resources, to: cg, name: r.name)
             }
-            // The cgroup and the limits, written into the stored record in place (ContainerStore.patch).
-            let linux: ContainerStore.Field = try r.spec.linux.map { .json(try OCIJSON.string($0)) } ?? .absent
-            try store().patch(
-                r.id, status: r.status, ["cgroupPaths": .json(try OCIJSON.string(r.cgroupPaths)), "spec.linux": linux])
+            if case .stored = storage {
+                r.cgroupPaths = cg.directories.map(\.path)
+                // The cgroup and the limits, written into the stored record in place (ContainerStore.patch).
+                let linux: ContainerStore.Field = try r.spec.linux.map { .json(try OCIJSON.string($0)) } ?? .absent
+                try store().patch(
+                    r.id, status: r.status, ["cgroupPaths": .json(try OCIJSON.string(r.cgroupPaths)), "spec.linux": linux])
+            }
             Trace.mark("vmm: limits recorded")
             machine = try setup.machine()
             Trace.mark("vmm: machine created")
@@ -334,7 +374,13 @@ extension Engine {
         } catch {
             if let made = setup.abandon(), r.cgroupPaths.isEmpty { r.cgroupPaths = made.directories.map(\.path) }
             leaveCgroup(r)
-            failStart(r, error)
+            if stored {
+                failStart(r, error)
+            } else {
+                // Refused or the name is taken: nothing was stored; nothing stays.
+                killAndRemoveCgroup(r)
+                removeFiles(r)
+            }
             throw SkiffError("\(error)")
         }
         // The VMM is both the workload and its monitor. The record says so from a second thread
@@ -366,6 +412,44 @@ extension Engine {
         r = record.value
         finishVM(r, outcome)
         return outcome
+    }
+
+    /// `r`'s `linux` section with the cgroup knobs its share gets of `allocatable` (`Knobs`).
+    static func vmLinux(_ r: ContainerRecord, knobsFor allocatable: Allocatable, cpuShares: (UInt64) -> UInt64)
+        -> Spec.Linux
+    {
+        var linux = r.spec.linux ?? Spec.Linux()
+        linux.resources = Knobs.apply(
+            share(of: r), allocatable: allocatable, to: linux.resources, sharesForWeight: cpuShares)
+        return linux
+    }
+
+    /// Stores a foreground VM's record and admits its share (this process holds the reservation)
+    /// in one transaction: the record goes in with its limits, and a refusal or a taken name
+    /// leaves neither (`LedgerStore.admit`, `insert`).
+    /// - Returns: the allocatable total it was admitted against (nil: no share, nothing reserved).
+    /// - Throws: `AllocatorError.refused`, `SkiffError` for a taken name, `DatabaseError`.
+    func recordAndAdmitVM(_ r: inout ContainerRecord, nameGiven: Bool) throws -> Allocatable? {
+        try db().transaction {
+            let share = Self.share(of: r)
+            var admitted: (LedgerStore, Allocatable)?
+            if !share.isEmpty {
+                let ledger = try self.ledger()
+                let capacity = try ledger.capacity(detected: detectedCapacity())
+                let allocatable = Allocatable(capacity: capacity, reserve: try ledger.reserve(for: capacity))
+                r.spec.linux = Self.vmLinux(r, knobsFor: allocatable, cpuShares: cpuShares(forWeight:))
+                admitted = (ledger, allocatable)
+            }
+            try insert(&r, nameGiven: nameGiven)
+            guard let (ledger, allocatable) = admitted else { return nil }
+            let me = getpid()
+            try ledger.admit(
+                Reservation(
+                    id: r.id, name: r.name, kind: r.kind.rawValue, share: share, holderPID: me,
+                    holderStartTime: Processes.startTime(me), since: Clock.now()),
+                allocatable: allocatable)
+            return allocatable
+        }
     }
 
     static func writeCgroupFile(_ path: String, _ value: String) throws {
@@ -448,12 +532,19 @@ final class VMSetup: @unchecked Sendable {
 
     /// Blocks the VMM's stop signals in the calling thread first (`VMMachine.blockStopSignals`):
     /// every thread of the VMM must inherit that mask, and this may be the first one started.
-    init(name: String, parent: String?, settings: VMSettings, output: @escaping (UInt8) -> Void) {
+    /// - Parameter layout: the cgroup layout to create in (nil: detected on the thread).
+    init(
+        name: String, parent: String?, layout: CgroupLayout? = nil, settings: VMSettings,
+        output: @escaping (UInt8) -> Void
+    ) {
         VMMachine.blockStopSignals()
         sem_init(cgroupReady, 0, 0)
         sem_init(finished, 0, 0)
         let work = { [self] in
-            let cg = Result { () throws -> Cgroup in try Cgroup.create(name: name, parent: parent) }
+            let cg = Result { () throws -> Cgroup in
+                try Cgroup.create(
+                    name: name, parent: parent, layout: layout ?? CgroupLayout.detect(), in: Engine.isVMHierarchy)
+            }
             made = cg
             sem_post(cgroupReady)
             Trace.mark("setup: cgroup created")

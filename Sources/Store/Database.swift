@@ -150,7 +150,21 @@ public final class Database {
 
     /// Runs `body` inside `BEGIN IMMEDIATE … COMMIT`; rolls back when it throws.
     /// The write lock is taken at BEGIN, so a read-check-write inside `body` is atomic across processes.
+    /// Inside another transaction `body` runs in a savepoint of it instead (sqlite.org/lang_savepoint.html):
+    /// its changes commit with the outer transaction, and only they are undone when it throws.
     public func transaction<T>(_ body: () throws -> T) throws -> T {
+        if sqlite3_get_autocommit(handle) == 0 {
+            try execute("SAVEPOINT nested")
+            do {
+                let result = try body()
+                try execute("RELEASE nested")
+                return result
+            } catch {
+                try? execute("ROLLBACK TO nested")
+                try? execute("RELEASE nested")
+                throw error
+            }
+        }
         try execute("BEGIN IMMEDIATE")
         do {
             let result = try body()
