@@ -285,6 +285,33 @@ struct VMTests {
         #expect(badCPUs.code == 125 && badCPUs.stderr.contains("whole number of vCPUs"), "\(badCPUs)")
     }
 
+    /// A foreground VM's record is stored with its admission, in one transaction: a taken name or
+    /// a share that does not fit fails 125 with the reason, and leaves no record, directory or
+    /// reservation (in a state root of its own, so other tests' VMs do not count).
+    @Test func aRefusedForegroundVMLeavesNothing() async throws {
+        let root = "/tmp/skiff-test-vm-refused-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let hello = try await VMGuest.hello()
+        let quiet = try await VMGuest.announce()
+        let skiffHere = "SKIFF_ROOT=\(root) \(Harness.binary)"
+        let held = await sh("\(skiffHere) run -d --name held --vm --cpu-ratio 0.8 --kernel \(quiet)")
+        #expect(held.code == 0, "\(held)")
+        let taken = await sh("\(skiffHere) run --rm --name held --vm --kernel \(hello)")
+        #expect(taken.code == 125 && taken.stderr.contains("already in use"), "\(taken)")
+        let refused = await sh("\(skiffHere) run --rm --vm --cpu-ratio 0.5 --kernel \(hello)")
+        #expect(refused.code == 125 && refused.stderr.contains("cannot admit"), "\(refused)")
+        #expect(!refused.stdout.contains("hello"), "the refused guest ran: \(refused)")
+        let ps = await sh("\(skiffHere) ps -a -q")
+        #expect(ps.lines.count == 1, "records: \(ps)")
+        let dirs = (try? FileManager.default.contentsOfDirectory(atPath: root + "/containers")) ?? []
+        #expect(dirs.count == 1, "container directories: \(dirs)")
+        // One line per workload holding a share: only the held VM's.
+        let top = await sh("\(skiffHere) top --format json")
+        #expect(top.lines.count == 1 && top.stdout.contains("\"Name\":\"held\""), "\(top)")
+        let rm = await sh("\(skiffHere) rm -f held")
+        #expect(rm.code == 0, "\(rm)")
+    }
+
     @Test func badInputFails125WithAClearMessageAndLeavesNothing() async throws {
         let name = uniqueName("vm-bad")
         let noKernel = await skiff("run", "--name", name, "--vm")
