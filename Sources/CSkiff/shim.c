@@ -75,6 +75,34 @@ int sk_tgkill(int tgid, int tid, int sig) { return (int)syscall(SYS_tgkill, tgid
 int sk_pidfd_send_signal(int pidfd, int sig) {
     return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
 }
+int sk_pidfd_send_signal_value(int pidfd, int sig, int value) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    info.si_signo = sig;
+    info.si_code = SI_QUEUE;
+    info.si_pid = getpid();
+    info.si_uid = getuid();
+    info.si_value.sival_int = value;
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, &info, 0);
+}
+
+int sk_sigwait_queued(const sigset_t *set, long timeout_ms, int *queued, int *value) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    int sig;
+    if (timeout_ms < 0) {
+        sig = sigwaitinfo(set, &info);
+    } else {
+        struct timespec ts = {timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
+        sig = sigtimedwait(set, &info, &ts);
+        if (sig < 0 && errno == EAGAIN) return 0;
+    }
+    if (sig < 0) return -1;
+    *queued = info.si_code == SI_QUEUE;
+    *value = info.si_code == SI_QUEUE ? info.si_value.sival_int : 0;
+    return sig;
+}
+
 int sk_close_range_cloexec(unsigned int first) {
     return (int)syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC);
 }

@@ -52,7 +52,9 @@ extension Engine {
     func stopVM(_ r: ContainerRecord, pid: Int32, timeout: Int) throws {
         if let pidfd = Processes.pidfd(pid, startTime: r.pidStartTime) {
             defer { close(pidfd) }
-            _ = sk_pidfd_send_signal(pidfd, SIGTERM)
+            // The timeout goes with the signal: the VMM stops the vCPUs itself when it is over
+            // (a plain SIGTERM gets SignalWaiter.defaultGrace).
+            _ = sk_pidfd_send_signal_value(pidfd, SIGTERM, Int32(clamping: max(0, timeout)))
             if !Processes.waitExit(pidfd: pidfd, timeout: Double(max(0, timeout))) {
                 _ = sk_pidfd_send_signal(pidfd, SIGTERM)
                 if !Processes.waitExit(pidfd: pidfd, timeout: 10) {

@@ -624,10 +624,18 @@ struct VMBuildError: Error, CustomStringConvertible {
 /// record and its directory exist, before the guest can print).
 final class SerialSink: @unchecked Sendable {
     var log: LogWriter?
+    /// Whether stdout's reader has gone (EPIPE), so the VM was asked to stop.
+    private var readerGone = false
     init(log: LogWriter?) { self.log = log }
+    /// Writes a console byte to stdout and the log. When stdout's reader has gone (`| head`),
+    /// stops the VM as a container's process would die of SIGPIPE: a process-directed SIGPIPE,
+    /// which the VMM's signal thread takes (`SignalWaiter`; exit 141).
     func write(_ byte: UInt8) {
         var b = byte
-        _ = Glibc.write(1, &b, 1)
+        if Glibc.write(1, &b, 1) < 0 && errno == EPIPE && !readerGone {
+            readerGone = true
+            kill(getpid(), SIGPIPE)
+        }
         log?.append([byte][...], stream: "stdout")
     }
 }

@@ -20,19 +20,40 @@ final class LogWriter {
     deinit { close(fd) }
 
     /// Appends bytes read from `stream` (`stdout` or `stderr`), writing every complete line.
+    /// Each byte is looked at once (a VM's console arrives a byte at a time). A line reaching
+    /// `maxLine` bytes is written as a record of its own, as Docker splits them, but never inside
+    /// a UTF-8 sequence: the bytes of a character it would cut start the next record, so `logs`
+    /// shows the character whole.
     func append(_ bytes: ArraySlice<UInt8>, stream: String) {
-        var buf = partial[stream, default: []]
-        buf.append(contentsOf: bytes)
-        var start = 0
-        var i = 0
-        while i < buf.count {
-            if buf[i] == 10 || i - start + 1 >= LogWriter.maxLine {
-                emit(buf[start...i], stream: stream)
-                start = i + 1
+        var buf = partial.removeValue(forKey: stream) ?? []
+        for b in bytes {
+            buf.append(b)
+            if b == 10 {
+                emit(buf[...], stream: stream)
+                buf.removeAll(keepingCapacity: true)
+            } else if buf.count >= LogWriter.maxLine {
+                let cut = Self.characterBoundary(buf)
+                emit(buf[..<cut], stream: stream)
+                buf.removeFirst(cut)
             }
-            i += 1
         }
-        partial[stream] = Array(buf[start...])
+        partial[stream] = buf
+    }
+
+    /// Where `bytes` can be cut without splitting a UTF-8 sequence: before a lead byte at the end
+    /// whose character is not complete yet, else at the end (RFC 3629 §3: the lead byte gives the
+    /// sequence's length). Invalid bytes are cut anywhere, as they decode to U+FFFD either way.
+    static func characterBoundary(_ bytes: [UInt8]) -> Int {
+        var i = bytes.count - 1
+        while i >= 0 && i >= bytes.count - 4 {
+            let b = bytes[i]
+            if b & 0xC0 != 0x80 {  // a lead or ASCII byte
+                let length = b < 0x80 ? 1 : b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1
+                return i + length > bytes.count && i > 0 ? i : bytes.count
+            }
+            i -= 1
+        }
+        return bytes.count
     }
 
     /// Writes out any unterminated line.

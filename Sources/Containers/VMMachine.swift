@@ -1,3 +1,4 @@
+import CSkiff
 import KVM
 import LinuxSys
 import Synchronization
@@ -93,9 +94,12 @@ final class VMMachine {
 
     /// Runs the vCPUs until the guest stops, KVM fails, or a signal stops them.
     ///
-    /// Signals: the first SIGTERM presses Ctrl+Alt+Del (the guest decides; `skiff stop` sends a second
-    /// one after its timeout); a second SIGTERM, SIGINT or SIGHUP stops the vCPUs at once and the result
-    /// is 128+N. With `input`, bytes read from that fd go to the UART's receive buffer until EOF.
+    /// Signals: the first SIGTERM presses Ctrl+Alt+Del (the guest decides), and if the guest is still
+    /// running after a grace period the vCPUs are stopped: the seconds `skiff stop -t` queued with the
+    /// signal, or `SignalWaiter.defaultGrace` for a plain SIGTERM (kill, timeout, systemd). A second
+    /// SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, or SIGPIPE (the console's reader
+    /// went away, `SerialSink`) stops the vCPUs at once; the result is 128+N. With `input`, bytes
+    /// read from that fd go to the UART's receive buffer until EOF.
     func run(input: Int32? = nil) -> Engine.VMOutcome {
         Self.blockStopSignals()
         let waiter = SignalWaiter(runner: runner, powerButton: { [self] in pressCtrlAltDel() })
@@ -117,10 +121,14 @@ final class VMMachine {
     }
 }
 
-/// A thread that waits for the stop signals: the first SIGTERM calls `powerButton`, anything else
-/// (or SIGTERM again) stops the runner.
+/// A thread that waits for the stop signals: the first SIGTERM calls `powerButton` and stops the
+/// runner if the guest has not stopped after the grace period; anything else (or SIGTERM again)
+/// stops the runner at once. Every signal that would otherwise end the VMM without its clean-up is
+/// here: the VM's record, cgroup and reservation go as after any other stop.
 final class SignalWaiter: @unchecked Sendable {
-    static let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP]
+    static let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGALRM, SIGPIPE]
+    /// How long the guest has to shut down after a plain SIGTERM: Docker's default stop timeout.
+    static let defaultGrace = 10
     let runner: VMRunner
     let powerButton: () -> Void
     let received = Atomic<Int32>(0)
@@ -138,12 +146,21 @@ final class SignalWaiter: @unchecked Sendable {
         var set = sigset_t()
         sigemptyset(&set)
         for s in Self.signals { sigaddset(&set, s) }
-        var pressed = false
+        var deadline: Double?  // monotonic seconds: the grace after the power button ends
         while true {
-            var sig: Int32 = 0
-            guard sigwait(&set, &sig) == 0 else { continue }
-            if sig == SIGTERM && !pressed {
-                pressed = true
+            var queued: Int32 = 0
+            var value: Int32 = 0
+            let left = deadline.map { max(0, Int(($0 - Clock.monotonic()) * 1000)) } ?? -1
+            let sig = sk_sigwait_queued(&set, left, &queued, &value)
+            if sig < 0 { continue }  // EINTR
+            if sig == 0 {  // the grace period is over
+                received.store(SIGTERM, ordering: .releasing)
+                runner.stop()
+                return
+            }
+            if sig == SIGTERM && deadline == nil {
+                let grace = queued != 0 ? max(0, Int(value)) : Self.defaultGrace
+                deadline = Clock.monotonic() + Double(grace)
                 powerButton()
                 continue
             }

@@ -62,8 +62,10 @@ enum VMGuest {
     static func echo() async throws -> String { try await build("echo") }
     /// Waits for i8042 keyboard data, prints it, resets.
     static func keyboardWait() async throws -> String { try await build("kbdwait") }
-    /// Prints "ready\n", then spins at CPL 3 without exits.
+    /// Prints "ready\n", then halts with interrupts off (no exits, no CPU).
     static func announce() async throws -> String { try await build("announce") }
+    /// Prints "tick\n" forever.
+    static func chatter() async throws -> String { try await build("chatter") }
     static func spinForever() async throws -> String {
         try await build("spin", output: "spin-forever", defines: ["ITERATIONS": "0x7fffffffffffffff"])
     }
@@ -151,6 +153,40 @@ struct VMTests {
         #expect(complete, "the log holds \(logs.stdout.debugDescription), not the whole line")
         let rm = await skiff("rm", "-f", name)
         #expect(rm.code == 0, "\(rm)")
+    }
+
+    /// A plain SIGTERM (kill, systemd) to a foreground VM presses the power button; a guest that
+    /// ignores it is stopped after SignalWaiter.defaultGrace (10 s), 143, and the --rm run leaves
+    /// no record. Other signals that would end the VMM stop it at once, with its clean-up: SIGUSR1
+    /// gives 138, and a console whose reader went away (`| head`) gives 141. (GNU timeout sends
+    /// its signal twice, to the process and its group: a second SIGTERM stops at once.)
+    @Test func signalsStopAForegroundVMAndItCleansUp() async throws {
+        let quiet = try await VMGuest.announce()
+        let term = uniqueName("vm-term")
+        let started = Date()
+        let r = await sh(
+            "SKIFF_ROOT=\(Harness.stateRoot) \(Harness.binary) run --rm --name \(term) --vm --kernel \(quiet) & pid=$!; sleep 1; kill -TERM $pid; wait $pid; echo rc=$?",
+            timeout: 60)
+        #expect(r.stdout == "ready\nrc=143\n", "\(r)")
+        #expect(Date().timeIntervalSince(started) >= 10, "stopped before the grace period")
+        #expect(try await Self.row(term) == nil, "the record is gone")
+
+        let usr1 = uniqueName("vm-usr1")
+        let u = await sh(
+            "SKIFF_ROOT=\(Harness.stateRoot) timeout --preserve-status -s USR1 1 \(Harness.binary) run --rm --name \(usr1) --vm --kernel \(quiet)",
+            timeout: 60)
+        #expect(u.code == 138, "\(u)")
+        #expect(try await Self.row(usr1) == nil, "the record is gone")
+
+        let chatter = try await VMGuest.chatter()
+        let pipe = uniqueName("vm-pipe")
+        let p = await runAsync(
+            [
+                "/bin/bash", "-c",
+                "set -o pipefail; SKIFF_ROOT=\(Harness.stateRoot) \(Harness.binary) run --rm --name \(pipe) --vm --kernel \(chatter) | head -n 2",
+            ], timeout: 60)
+        #expect(p.code == 141 && p.stdout == "tick\ntick\n", "\(p)")
+        #expect(try await Self.row(pipe) == nil, "the record is gone")
     }
 
     @Test func spinningVMRunsUntilRmForce() async throws {

@@ -41,6 +41,12 @@ int sk_setns(int fd, int nstype);
 int sk_pivot_root(const char *new_root, const char *put_old);
 int sk_pidfd_open(pid_t pid, unsigned int flags);
 int sk_pidfd_send_signal(int pidfd, int sig);
+/* pidfd_send_signal(2) with a siginfo of code SI_QUEUE carrying `value` (as sigqueue(3) would),
+ * so the receiver's sigwaitinfo(2) can tell it from a plain kill. */
+int sk_pidfd_send_signal_value(int pidfd, int sig, int value);
+/* sigtimedwait(2) on `set` for at most `timeout_ms` (negative: no limit). Returns the signal, 0 on
+ * timeout, -1 with errno; `*queued` is 1 and `*value` the value when the sender used SI_QUEUE. */
+int sk_sigwait_queued(const sigset_t *set, long timeout_ms, int *queued, int *value);
 /// The calling thread's kernel thread ID (gettid(2)).
 int sk_gettid(void);
 /// tgkill(2): sends `sig` to thread `tid` of thread group `tgid`; -1 with errno (ESRCH when gone).

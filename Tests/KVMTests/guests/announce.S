@@ -1,20 +1,29 @@
 /*
- * announce: prints "ready\n" on COM1 from CPL 3 (polling LSR, so the monitor may coalesce the
- * THR writes), then spins at CPL 3 without another port access: nothing makes the vCPU exit,
- * so the line's last byte reaches the console only if the monitor drains coalesced writes on
- * its own.
+ * announce: prints "ready\n" on COM1, polling LSR (so the monitor may coalesce the THR writes),
+ * then halts with interrupts off. Nothing makes the vCPU exit again and it burns no CPU, so the
+ * line's last byte reaches the console only if the monitor drains coalesced writes on its own,
+ * and a power-button press (i8042) goes unanswered. It stays at CPL 0 (a few dozen emulated
+ * instructions under kvm_pvm) because only CPL 0 may halt.
  */
-#define USER_STACK 0x200000
-#include "user_entry.inc"
-
-user_main:
+    .code64
+    .text
+    .globl _start
+_start:
     leaq msg(%rip), %rsi
     movl $msg_end - msg, %ecx
-3:  lodsb
-    call putc
-    loop 3b
-4:  pause
-    jmp 4b
+1:  lodsb
+    movb %al, %ah
+    movw $0x3fd, %dx
+2:  inb %dx, %al
+    testb $0x20, %al
+    jz 2b
+    movb %ah, %al
+    movw $0x3f8, %dx
+    outb %al, %dx
+    loop 1b
+    cli
+3:  hlt
+    jmp 3b
 
 msg:
     .ascii "ready\n"
