@@ -5,9 +5,7 @@
 user_main:
     leaq msg(%rip), %rsi
     movl $msg_end - msg, %ecx
-3:  lodsb
-    call putc
-    loop 3b
+    call putn
     jmp reset
 
 msg:
