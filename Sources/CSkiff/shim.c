@@ -14,6 +14,7 @@
 #include <sys/ptrace.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -464,9 +465,24 @@ static int sk_address_space_holder(void *arg) {
 
 static char sk_holder_stack[8192] __attribute__((aligned(64)));
 
+/* Whether this process's children would be created in its own PID namespace. After
+ * setns(CLONE_NEWPID) (skiff exec) or unshare(CLONE_NEWPID) they land in a container's: a holder
+ * there would be a process inside the container with this process's capabilities, cgroup and
+ * (until it dies) memory, which a workload given CAP_SYS_PTRACE could take over. Any doubt (the
+ * links cannot be read, e.g. the new namespace has no init yet) counts as "no". */
+static int sk_children_share_pid_namespace(void) {
+    struct stat own, children;
+    if (stat("/proc/self/ns/pid", &own) != 0 || stat("/proc/self/ns/pid_for_children", &children) != 0) return 0;
+    return own.st_dev == children.st_dev && own.st_ino == children.st_ino;
+}
+
 int sk_hold_address_space_past_exit(void) {
     static int started;
     if (__atomic_exchange_n(&started, 1, __ATOMIC_SEQ_CST)) return -1;
+    if (!sk_children_share_pid_namespace()) {
+        errno = EPERM;
+        return -1;
+    }
     return clone(sk_address_space_holder, sk_holder_stack + sizeof sk_holder_stack, CLONE_VM | CLONE_UNTRACED,
                  (void *)(long)getpid());
 }

@@ -124,9 +124,15 @@ struct EscapeTests {
     /// against the unprotected build). Two layers stop it: with the default capabilities the child
     /// is not dumpable and the attacker lacks CAP_SYS_PTRACE, so its exe cannot even be opened;
     /// given CAP_SYS_PTRACE it can, but skiff runs from a read-only image of itself, so the write
-    /// fails with EROFS. Either way the binary on the host is unchanged. The attacker gives up
-    /// after one try (the container then exits); only the victim copy ever enters the container.
-    @Test(arguments: [false, true])
+    /// fails with EROFS. Either way the binary on the host is unchanged.
+    ///
+    /// Catching the child is a race (it lives a few milliseconds), so the attack has rounds: the
+    /// attacker arms itself for the next PID, the victim copy runs `skiff exec`, and a round the
+    /// attacker loses (the child was already exiting when it was stopped) is played again, as a
+    /// real attacker would. With CAP_SYS_PTRACE the test goes on until the attacker catches the
+    /// child once (it must, or the test proved nothing); without, every round must miss. The two
+    /// cases run one after the other so that their attackers do not compete for the CPUs.
+    @Test(.serialized, arguments: [false, true])
     func execCannotRewriteTheRuntimeBinary(ptrace: Bool) async throws {
         let dir = tempDir("exe")
         defer { _ = try? FileManager.default.removeItem(atPath: dir) }
@@ -139,21 +145,38 @@ struct EscapeTests {
         defer { Task { await cleanup(name) } }
         // The monitor runs from the test's own binary, so nothing else keeps the victim busy.
         let caps = ptrace ? ["--cap-add", "SYS_PTRACE"] : []
+        let rounds = ptrace ? 8 : 3
         let started = await skiff(
-            ["run", "-d", "--name", name, "-v", "\(dir):/atk"] + caps + ["busybox", "sh", "/atk/attack.sh"])
+            ["run", "-d", "--name", name, "-v", "\(dir):/atk"] + caps + ["busybox", "sh", "/atk/attack.sh", "\(rounds)"])
         #expect(started.code == 0, "\(started)")
-        _ = await eventually(20) { access(dir + "/ready", F_OK) == 0 }
-        // The victim binary runs `skiff exec`; the container catches its child.
-        _ = await runAsync([victim, "exec", name, "/evil"], env: ["SKIFF_ROOT": Harness.stateRoot], timeout: 30)
+        var log = ""
+        var execs: [Output] = []
+        for round in 0..<rounds {
+            // The attacker writes the round it is armed for (the PID the next process gets).
+            let armed = await eventually(20) { fileText(dir + "/ready") == "\(round)\n" }
+            #expect(armed, "the attacker never armed itself for round \(round): \(fileText(dir + "/log") ?? "")")
+            guard armed else { break }
+            // The victim binary runs `skiff exec`; the container catches its child.
+            execs.append(await runAsync([victim, "exec", name, "/evil"], env: ["SKIFF_ROOT": Harness.stateRoot], timeout: 30))
+            _ = await eventually(10) {
+                let l = fileText(dir + "/log") ?? ""
+                return l.contains("caught") || l.contains("missed \(round) ")
+            }
+            log = fileText(dir + "/log") ?? ""
+            if log.contains("caught") { break }
+        }
         _ = await eventually(10) { (fileText(dir + "/log") ?? "").contains("done") }
-        let log = fileText(dir + "/log") ?? ""
-        #expect(!log.contains("WROTE"), "the container rewrote the runtime binary: \(log)")
-        #expect(try await sha256(victim) == hash, "the runtime binary on the host changed")
+        log = fileText(dir + "/log") ?? ""
+        let seen = "attacker log:\n\(log)\nexecs: \(execs)"
+        #expect(log.contains("done"), "the attacker never finished: \(seen)")
+        #expect(!log.contains("WROTE"), "the container rewrote the runtime binary: \(seen)")
+        #expect(try await sha256(victim) == hash, "the runtime binary on the host changed: \(seen)")
         if ptrace {
-            #expect(log.contains("caught"), "the attacker never opened the child's exe, so this proved nothing: \(log)")
-            #expect(log.contains("Read-only file system"), "the write must fail because the image is read-only: \(log)")
+            #expect(log.contains("caught"), "the attacker never opened the child's exe in \(rounds) rounds, so this proved nothing: \(seen)")
+            #expect(log.contains("Read-only file system"), "the write must fail because the image is read-only: \(seen)")
         } else {
-            #expect(log.contains("missed") && !log.contains("caught"), "the child's exe must stay closed: \(log)")
+            #expect(!log.contains("caught"), "the child's exe must stay closed: \(seen)")
+            #expect(execs.count == rounds && log.contains("missed \(rounds - 1) "), "every round must be played: \(seen)")
         }
     }
 
@@ -170,30 +193,42 @@ struct EscapeTests {
         #expect(ro.lines.last == "rc=1", "\(ro)")
     }
 
-    /// The container side of `execCannotRewriteTheRuntimeBinary` (busybox sh). The next process
-    /// created in the container's PID namespace gets `ns_last_pid + 1`; only shell builtins run
-    /// until it exists, so that is the child of `skiff exec`, stopped the moment it appears. While
-    /// its exe cannot be read (not dumpable, and no CAP_SYS_PTRACE), it is let run in small steps:
-    /// once it has exec'd `/evil`, it is skiff started again through `#!/proc/self/exe`, dumpable.
+    /// The container side of `execCannotRewriteTheRuntimeBinary` (busybox sh; `$1` rounds). The
+    /// next process created in the container's PID namespace gets `ns_last_pid + 1` (read by
+    /// `cat`, whose own PID it then is: the sysctl answers only a read at offset 0, and the `read`
+    /// builtin reads a byte at a time); only shell builtins run between that and the next process
+    /// existing, so it is the child of
+    /// `skiff exec`, stopped the moment it appears. While its exe cannot be read (not dumpable,
+    /// and no CAP_SYS_PTRACE), it is let run in small steps in case it becomes readable (were it
+    /// to exec `/evil`, it would be skiff started again through `#!/proc/self/exe`). A round ends
+    /// when the child is gone ("missed ROUND ..."); the first catch ends the attack.
     static let attack = """
         printf '#!/proc/self/exe\\n' > /evil
         chmod 755 /evil
-        read last < /proc/sys/kernel/ns_last_pid
-        n=$((last + 1))
-        echo ready > /atk/ready
-        while ! kill -STOP $n 2>/dev/null; do :; done
-        i=0
-        while [ $i -lt 200 ]; do
-          t=$(readlink /proc/$n/exe 2>/dev/null)
+        round=0
+        t=
+        while [ $round -lt $1 ]; do
+          last=$(cat /proc/sys/kernel/ns_last_pid)
+          n=$((last + 1))
+          echo $round > /atk/ready
+          while ! kill -STOP $n 2>/dev/null; do :; done
+          i=0
+          while [ $i -lt 200 ]; do
+            t=$(readlink /proc/$n/exe 2>/dev/null)
+            case "$t" in ""|/bin/busybox) ;; *) break;; esac
+            kill -CONT $n 2>/dev/null || break
+            usleep 2000
+            kill -STOP $n 2>/dev/null || break
+            i=$((i + 1))
+          done
           case "$t" in ""|/bin/busybox) ;; *) break;; esac
-          kill -CONT $n 2>/dev/null || break
-          usleep 2000
-          kill -STOP $n 2>/dev/null || break
-          i=$((i + 1))
+          kill -CONT $n 2>/dev/null
+          echo "missed $round $n: exe '$t' after $i steps" >> /atk/log
+          round=$((round + 1))
         done
-        case "$t" in ""|/bin/busybox) echo "missed $n: exe '$t' after $i steps" >> /atk/log; echo done >> /atk/log; exit 0;; esac
+        case "$t" in ""|/bin/busybox) echo done >> /atk/log; exit 0;; esac
         exec 3</proc/$n/exe
-        echo "caught $n $t" >> /atk/log
+        echo "caught $n $t in round $round" >> /atk/log
         kill -KILL $n
         i=0
         while [ $i -lt 20 ]; do

@@ -197,6 +197,27 @@ struct SecurityTests {
         #expect(u.code != 0 && u.stderr.contains("Operation not permitted"), "\(u)")
     }
 
+    /// `skiff exec` joins the container's PID namespace, so every process it creates lands
+    /// there. Only the command may: a helper of skiff's own (such as the process that used to
+    /// hold its address space past exit) would be a process inside the container with the host
+    /// runtime's capabilities. PID 1 here is `sleep`, which never reaps, so anything skiff left
+    /// behind stays visible to `ps` as a zombie.
+    @Test(arguments: UserNS.modes) func execLeavesNoProcessOfItsOwnInTheContainer(userns: String) async throws {
+        let name = uniqueName("execps")
+        let run = await skiff(["run", "-d", "--name", name] + UserNS.flags(userns) + ["busybox", "sleep", "60"])
+        #expect(run.code == 0, "\(run)")
+        defer { Task { await cleanup(name) } }
+        let ok = await skiff("exec", name, "true")
+        let failed = await skiff("exec", name, "/no/such/command")
+        let tty = await skiff("exec", "-t", name, "true")
+        #expect(ok.code == 0 && failed.code == 127 && tty.code == 0, "\(ok)\n\(failed)\n\(tty)")
+        let ps = await skiff("exec", name, "ps", "-o", "pid,stat,comm")
+        let rows = ps.lines.dropFirst().map { $0.split(separator: " ").map(String.init) }
+        #expect(ps.code == 0 && rows.count == 2, "only PID 1 and ps itself: \(ps)")
+        #expect(rows.first == ["1", "S", "sleep"], "\(ps)")
+        #expect(rows.last?.last == "ps", "\(ps)")
+    }
+
     @Test func badProfilesAndNamesExit125NamingTheValue() async throws {
         let dir = tempDir("badprof")
         defer { _ = runSync(["/bin/rm", "-rf", dir], stdin: nil, timeout: 10) }

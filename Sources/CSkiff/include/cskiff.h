@@ -55,7 +55,9 @@ int sk_tgkill(int tgid, int tid, int sig);
  * descriptors: it closes them all) and lives until this thread exits (PR_SET_PDEATHSIG SIGKILL),
  * so that the address space is torn down when the holder dies, after this process has been
  * reaped, instead of inside this process's exit. Call once, right before _exit, from the thread
- * that exits. Returns the holder's PID, or -1 (errno) when none was started. */
+ * that exits. None is started (-1, EPERM) when this process's children would go to another PID
+ * namespace (after setns or unshare of CLONE_NEWPID): the holder would be a host-privileged
+ * process inside the container. Returns the holder's PID, or -1 (errno) when none was started. */
 int sk_hold_address_space_past_exit(void);
 /* ptrace(PTRACE_DETACH, pid, 0, sig): lets a tracee that made its parent its tracer
    (PTRACE_TRACEME) go on untraced, with the signal that stopped it. */
