@@ -28,6 +28,9 @@ public struct VMRequest: Sendable {
     public static let defaultMemoryBytes: UInt64 = 128 << 20
     public var name: String?
     public var autoRemove = false
+    /// `--cgroup-parent`: the cgroup (relative to each hierarchy's root) that the VMM's own cgroup
+    /// is made in, instead of the one `skiff` runs in; as for a container.
+    public var cgroupParent: String?
     /// `--disk PATH[:ro]` flags as given, in order.
     public var disks: [String] = []
     /// `-i`: feed stdin to the serial console even when it is not a terminal (a terminal always is).
@@ -142,6 +145,7 @@ extension Engine {
         var settings = RunSettings()
         settings.autoRemove = req.autoRemove
         settings.interactive = req.interactive
+        settings.cgroupParent = req.cgroupParent
         settings.vm = vmSettings
         if sizing.share.cpuPPM > 0 { settings.cpuRatio = sizing.share.cpuRatio }
         if sizing.share.memoryPPM > 0 { settings.memoryRatio = sizing.share.memoryRatio }
@@ -180,7 +184,7 @@ extension Engine {
         let layout: CgroupLayout
         do { layout = try CgroupLayout.detect() } catch { throw SkiffError("cannot create the VM's cgroup: \(error)") }
         let start = { (settings: VMSettings) in
-            VMSetup(name: "skiff-" + id, parent: nil, layout: layout, settings: settings, output: { sink.write($0) })
+            VMSetup(name: "skiff-" + id, parent: req.cgroupParent, layout: layout, settings: settings, output: { sink.write($0) })
         }
         // Without a ratio the VM's size is what was asked (or the default): its machine can be
         // built while the allocator checks that size, and is rebuilt in the rare case it differs.
@@ -201,7 +205,8 @@ extension Engine {
         var record: ContainerRecord
         do {
             record = try vmRecord(req, plan, id: id)
-            record.cgroupPaths = try Cgroup.plannedPaths(name: "skiff-" + id, layout: layout, in: Self.isVMHierarchy)
+            record.cgroupPaths = try Cgroup.plannedPaths(
+                name: "skiff-" + id, parent: req.cgroupParent, layout: layout, in: Self.isVMHierarchy)
         } catch {
             discard(setup)
             try? Files.removeTree(containerDir(id))
@@ -245,7 +250,7 @@ extension Engine {
     /// Stops using a setup that will not run: waits for its thread, leaves and removes its cgroup.
     func discard(_ setup: VMSetup) {
         guard let cg = setup.abandon() else { return }
-        leaveCgroup(paths: cg.directories.map(\.path))
+        leaveCgroup(paths: cg.directories.map(\.path), origins: setup.origins)
         try? cg.remove(timeout: .seconds(5))
     }
 
@@ -373,7 +378,7 @@ extension Engine {
             Trace.mark("vmm: joined")
         } catch {
             if let made = setup.abandon(), r.cgroupPaths.isEmpty { r.cgroupPaths = made.directories.map(\.path) }
-            leaveCgroup(r)
+            leaveCgroup(paths: r.cgroupPaths, origins: setup.origins)
             if stored {
                 failStart(r, error)
             } else {
@@ -410,7 +415,7 @@ extension Engine {
             return outcome
         }
         r = record.value
-        finishVM(r, outcome)
+        finishVM(r, outcome, origins: setup.origins)
         return outcome
     }
 
@@ -460,30 +465,35 @@ extension Engine {
         try check(Int32(write(fd, bytes, bytes.count)), "write", path)
     }
 
-    /// Moves this process back to the parent of each of its workload cgroup directories.
+    /// Moves this process out of its workload cgroup directories `paths`, so that they can be
+    /// removed: back to the cgroup it came from in each hierarchy (`origins[i]` for `paths[i]`, as
+    /// `VMSetup.origins` lists them), or to the directory's parent where that is not known. Under
+    /// `--cgroup-parent` the parent may be a cgroup v2 directory with controllers enabled below it,
+    /// which holds no process (the "no internal processes" rule, cgroup-v2.rst): the origin is
+    /// where the process may go back to.
+    /// - Returns: whether every move succeeded.
     @discardableResult
-    func leaveCgroup(_ r: ContainerRecord) -> Bool { leaveCgroup(paths: r.cgroupPaths) }
-
-    @discardableResult
-    func leaveCgroup(paths: [String]) -> Bool {
+    func leaveCgroup(paths: [String], origins: [String?] = []) -> Bool {
         var ok = true
-        for path in paths {
+        for (i, path) in paths.enumerated() {
             guard let slash = path.lastIndex(of: "/") else { continue }
             let parent = String(path[..<slash])
-            if (try? Self.writeCgroupFile(parent + "/cgroup.procs", "\(getpid())")) == nil { ok = false }
+            let origin = i < origins.count && origins.count == paths.count ? origins[i] : nil
+            let back = origin.flatMap { try? Self.writeCgroupFile($0 + "/cgroup.procs", "\(getpid())") }
+            if back == nil && (try? Self.writeCgroupFile(parent + "/cgroup.procs", "\(getpid())")) == nil { ok = false }
         }
         return ok
     }
 
     /// Records the VM's exit and releases its cgroup (and the whole record with `--rm`).
-    func finishVM(_ r: ContainerRecord, _ outcome: VMOutcome) {
+    func finishVM(_ r: ContainerRecord, _ outcome: VMOutcome, origins: [String?]) {
         Trace.mark("vmm: guest stopped")
         defer { Trace.mark("vmm: finished") }
         // The cgroup (this process leaves it, then it is removed) and the state (reservation,
         // record, files) do not depend on each other: they overlap, about 0.5 ms each.
         concurrently(
             { [self] in
-                if leaveCgroup(r) {
+                if leaveCgroup(paths: r.cgroupPaths, origins: origins) {
                     killAndRemoveCgroup(r)
                 } else if let cg = try? Cgroup(paths: r.cgroupPaths) {
                     try? cg.remove(timeout: .zero)
@@ -527,6 +537,10 @@ final class VMSetup: @unchecked Sendable {
     private let finished = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
     /// Whether the thread runs and has not been waited for.
     private var running = false
+    /// The cgroup directories this process was in before it joined the VM's, one per directory
+    /// of the VM's cgroup in its order (nil where not known); where `Engine.leaveCgroup` returns
+    /// it. Set before `cgroupReady` is posted; read after `cgroup()` or `abandon()`.
+    private(set) var origins: [String?] = []
     /// Whether the caller has waited for `cgroupReady` (read and written by the caller only).
     private var cgroupSeen = false
 
@@ -542,8 +556,9 @@ final class VMSetup: @unchecked Sendable {
         sem_init(finished, 0, 0)
         let work = { [self] in
             let cg = Result { () throws -> Cgroup in
-                try Cgroup.create(
-                    name: name, parent: parent, layout: layout ?? CgroupLayout.detect(), in: Engine.isVMHierarchy)
+                let layout = try layout ?? CgroupLayout.detect()
+                origins = layout.hierarchies.filter(Engine.isVMHierarchy).map(\.ownDirectory)
+                return try Cgroup.create(name: name, parent: parent, layout: layout, in: Engine.isVMHierarchy)
             }
             made = cg
             sem_post(cgroupReady)

@@ -133,7 +133,7 @@ struct Run: ParsableCommand {
             ("-e/--env", !o.env.isEmpty), ("--env-file", !o.envFile.isEmpty), ("-w/--workdir", o.workdir != nil),
             ("-u/--user", o.user != nil), ("--hostname", o.hostname != nil), ("--entrypoint", o.entrypoint != nil),
             ("-v/--volume", !o.volume.isEmpty), ("--tmpfs", !o.tmpfs.isEmpty), ("--read-only", o.readOnly),
-            ("--network", o.network != "none"), ("--init", o.`init`), ("--cgroup-parent", o.cgroupParent != nil),
+            ("--network", o.network != "none"), ("--init", o.`init`),
             ("--rootfs", o.rootfs != nil), ("--cap-add", !o.capAdd.isEmpty), ("--cap-drop", !o.capDrop.isEmpty),
             ("--privileged", o.privileged), ("--security-opt", !o.securityOpt.isEmpty),
             ("--cpu-shares", l.cpuShares != nil), ("--cpu-weight", l.cpuWeight != nil),
@@ -155,7 +155,7 @@ struct Run: ParsableCommand {
         }
         return try RunVM.request(
             kernel: kernel, initrd: initrd, cmdline: cmdline, disks: disk, limits: options.limits.flags,
-            name: options.name, autoRemove: autoRemove, interactive: options.interactive)
+            cgroupParent: options.cgroupParent, name: options.name, autoRemove: autoRemove, interactive: options.interactive)
     }
 
     func run() throws {
@@ -168,7 +168,7 @@ struct Run: ParsableCommand {
                 }
                 if let flag = containerOnlyFlags().first {
                     throw SkiffError(
-                        "\(flag) applies to containers, not to a VM (a VM takes --kernel, --initrd, --cmdline, --disk, --cpus, --memory, the ratios, --name, -i, -d, --rm)")
+                        "\(flag) applies to containers, not to a VM (a VM takes --kernel, --initrd, --cmdline, --disk, --cpus, --memory, the ratios, --cgroup-parent, --name, -i, -d, --rm)")
                 }
                 try RunVM.start(try vmRequest(), engine: global.engine(), detach: detach)
             }
@@ -286,8 +286,8 @@ struct RunVM: ParsableCommand {
 
     /// The request `run --vm` makes of these options (shared with `Run`).
     static func request(
-        kernel: String?, initrd: String?, cmdline: String?, disks: [String], limits: ResourceFlags, name: String?,
-        autoRemove: Bool, interactive: Bool
+        kernel: String?, initrd: String?, cmdline: String?, disks: [String], limits: ResourceFlags,
+        cgroupParent: String? = nil, name: String?, autoRemove: Bool, interactive: Bool
     ) throws -> VMRequest {
         var req = VMRequest()
         req.kernel = kernel
@@ -301,6 +301,7 @@ struct RunVM: ParsableCommand {
             req.memoryBytes = UInt64(try ResourceFlags.bytes(memory, flag: "--memory", minimum: 1 << 20))
         }
         (req.cpuRatio, req.memoryRatio) = try limits.ratios(vm: true)
+        req.cgroupParent = cgroupParent
         req.name = name
         req.autoRemove = autoRemove
         req.disks = disks

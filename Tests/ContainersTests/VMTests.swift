@@ -155,6 +155,68 @@ struct VMTests {
         #expect(rm.code == 0, "\(rm)")
     }
 
+    /// `--cgroup-parent` puts the VMM's cgroup below the named cgroup in every hierarchy it uses
+    /// (made when missing, as for a container), in the foreground and detached. On cgroup v2 the
+    /// parent here has a controller enabled for its children, so it may hold no process (the "no
+    /// internal processes" rule, cgroup-v2.rst): the VMM must go back to the cgroup it came from,
+    /// not to the parent, before its own is removed, or that cgroup stays behind.
+    @Test func cgroupParentHoldsTheVMMsCgroupAndNothingStaysBehind() async throws {
+        let hello = try await VMGuest.hello()
+        let quiet = try await VMGuest.announce()
+        let parent = "skiff-test-vmparent-" + String(UInt32.random(in: 0...UInt32.max), radix: 16)
+        let mounts = Self.cgroupMountPoints()
+        defer { for m in mounts { rmdir(m.path + "/" + parent) } }
+        if let v2 = mounts.first(where: { $0.v2 }),
+            let controller = (fileText(v2.path + "/cgroup.subtree_control") ?? "").split(whereSeparator: \.isWhitespace).first
+        {
+            #expect(mkdir(v2.path + "/" + parent, 0o755) == 0)
+            let enabled = await sh("echo +\(controller) > \(v2.path)/\(parent)/cgroup.subtree_control")
+            let control = fileText("\(v2.path)/\(parent)/cgroup.subtree_control") ?? ""
+            #expect(enabled.code == 0 && control.contains(controller), "\(enabled) \(control)")
+        } else {
+            print("cgroupParentHoldsTheVMMsCgroupAndNothingStaysBehind: no cgroup v2 controller to enable below the parent here; only the placement is checked")
+        }
+        let fg = await skiff("run", "--rm", "--vm", "--cgroup-parent", "/" + parent, "--kernel", hello)
+        #expect(fg.code == 0 && fg.stdout == "hello from the guest\n", "\(fg)")
+        let name = uniqueName("vm-parent")
+        let d = await skiff("run", "-d", "--name", name, "--vm", "--cgroup-parent", "/" + parent, "--kernel", quiet)
+        #expect(d.code == 0, "\(d)")
+        _ = await eventually(5) { await skiff("logs", name).stdout == "ready\n" }
+        let facts = try await inspect(name)
+        let pid = (facts["State"] as? [String: Any])?["Pid"] as? Int ?? 0
+        // v2, and the v1 hierarchies of cpu, memory and pids (a VM has no cpuset or devices cgroup).
+        let membership = (fileText("/proc/\(pid)/cgroup") ?? "").split(separator: "\n").filter { line in
+            let fields = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard fields.count == 3 else { return false }
+            return fields[0] == "0" || fields[1].split(separator: ",").contains { ["cpu", "memory", "pids"].contains($0) }
+        }
+        #expect(pid > 0 && !membership.isEmpty, "\(facts)")
+        for line in membership {
+            #expect(line.split(separator: ":", maxSplits: 2).last?.hasPrefix("/\(parent)/skiff-") == true, "\(line)")
+        }
+        let rm = await skiff("rm", "-f", name)
+        #expect(rm.code == 0, "\(rm)")
+        for m in mounts {
+            let left = (try? FileManager.default.contentsOfDirectory(atPath: m.path + "/" + parent))?.filter {
+                $0.hasPrefix("skiff-")
+            }
+            #expect(left?.isEmpty ?? true, "left below \(m.path)/\(parent): \(left ?? [])")
+        }
+    }
+
+    /// The cgroup file systems mounted here (`/proc/self/mountinfo`): mount point and whether v2.
+    static func cgroupMountPoints() -> [(path: String, v2: Bool)] {
+        (fileText("/proc/self/mountinfo") ?? "").split(separator: "\n").compactMap { line in
+            let halves = line.components(separatedBy: " - ")
+            guard halves.count == 2, let type = halves[1].split(separator: " ").first,
+                type == "cgroup" || type == "cgroup2"
+            else { return nil }
+            let fields = halves[0].split(separator: " ")
+            guard fields.count > 4 else { return nil }
+            return (String(fields[4]), type == "cgroup2")
+        }
+    }
+
     /// A plain SIGTERM (kill, systemd) to a foreground VM presses the power button; a guest that
     /// ignores it is stopped after SignalWaiter.defaultGrace (10 s), 143, and the --rm run leaves
     /// no record. Other signals that would end the VMM stop it at once, with its clean-up: SIGUSR1
