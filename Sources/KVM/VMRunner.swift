@@ -51,7 +51,8 @@ public final class VMRunner: @unchecked Sendable {
     /// release the thread's stack and for the kernel to end the thread, 0.3-0.4 ms on this host.
     private let ended = UnsafeMutablePointer<sem_t>.allocate(capacity: 1)
     /// The VM's coalesced-write ring (`VirtualMachine.setCoalescedPIO`), drained under `busLock`
-    /// before every exit is handled, every 10 ms while the vCPUs run, and once after they stop.
+    /// before every exit is handled, every 10 to 100 ms while the vCPUs run (`drainInterval`),
+    /// and once after they stop.
     let ring: UnsafeMutablePointer<kvm_coalesced_mmio_ring>?
     static let ringCapacity = ckvm_coalesced_ring_capacity()
     /// Coalesced writes applied so far (under `busLock`).
@@ -60,8 +61,12 @@ public final class VMRunner: @unchecked Sendable {
     /// an exit of their own (`VirtualMachine.setCoalescedPIO`).
     public var coalescedWritesApplied: Int { busLock.withLock { _ in appliedCoalesced } }
     /// How long `run` lets coalesced writes wait when no exit comes to drain them (a guest that
-    /// prints its last line and then only computes): 10 ms.
+    /// prints its last line and then only computes), in nanoseconds: 10 ms after the ring last held
+    /// writes, doubling while it stays empty up to `drainIntervalLimit`, so that a VM whose guest
+    /// prints nothing wakes its VMM about 10 times a second instead of 100.
     static let drainInterval: Int = 10_000_000
+    /// The longest wait between two looks at an empty ring, in nanoseconds: 100 ms.
+    static let drainIntervalLimit: Int = 100_000_000
     let busLock = Mutex(())
 
     /// - Parameters:
@@ -127,9 +132,15 @@ public final class VMRunner: @unchecked Sendable {
             state.withLock { $0.threads += 1 }
         }
         let threads = state.withLock { $0.threads }
+        var interval = Self.drainInterval
         for _ in 0..<threads {
-            while !waitForThreadEnd() {
-                if hasCoalescedWrites { _ = try? busAccess { drainCoalesced() } }
+            while !waitForThreadEnd(nanoseconds: interval) {
+                if hasCoalescedWrites {
+                    _ = try? busAccess { drainCoalesced() }
+                    interval = Self.drainInterval
+                } else {
+                    interval = min(interval * 2, Self.drainIntervalLimit)
+                }
             }
             state.withLock { $0.joined += 1 }
         }
@@ -246,15 +257,15 @@ public final class VMRunner: @unchecked Sendable {
 
     enum StopRequested: Error { case stop }
 
-    /// Waits up to `drainInterval` for a vCPU thread to post `ended`; false on timeout.
-    private func waitForThreadEnd() -> Bool {
+    /// Waits up to `nanoseconds` for a vCPU thread to post `ended`; false on timeout.
+    private func waitForThreadEnd(nanoseconds: Int) -> Bool {
         guard ring != nil else {
             while sem_wait(ended) != 0 {}  // EINTR: again
             return true
         }
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        let nanos = now.tv_nsec + Self.drainInterval
+        let nanos = now.tv_nsec + nanoseconds
         var deadline = timespec(tv_sec: now.tv_sec + nanos / 1_000_000_000, tv_nsec: nanos % 1_000_000_000)
         while true {
             if sem_timedwait(ended, &deadline) == 0 { return true }

@@ -139,7 +139,7 @@ struct VMTests {
 
     /// The UART's transmit writes are coalesced by KVM while the guest polls (VMMachine): the
     /// last byte of a line printed just before the guest goes quiet has no exit after it, and
-    /// must still reach the log (the runner drains the ring every 10 ms).
+    /// must still reach the log (the runner drains the ring every 10 to 100 ms).
     @Test func theLastLineBeforeAGuestGoesQuietReachesTheLog() async throws {
         let kernel = try await VMGuest.announce()
         let name = uniqueName("vm-quiet")
