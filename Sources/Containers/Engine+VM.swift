@@ -478,7 +478,7 @@ extension Engine {
         for (i, path) in paths.enumerated() {
             guard let slash = path.lastIndex(of: "/") else { continue }
             let parent = String(path[..<slash])
-            let origin = i < origins.count && origins.count == paths.count ? origins[i] : nil
+            let origin = origins.count == paths.count ? origins[i] : nil
             let back = origin.flatMap { try? Self.writeCgroupFile($0 + "/cgroup.procs", "\(getpid())") }
             if back == nil && (try? Self.writeCgroupFile(parent + "/cgroup.procs", "\(getpid())")) == nil { ok = false }
         }
