@@ -49,7 +49,9 @@ extension Engine {
     /// Stops a VM: SIGTERM to its VMM presses Ctrl+Alt+Del in the guest (`VMMachine.run`), which shuts
     /// down or resets (exit 0) if it listens; after `timeout` seconds a second SIGTERM makes the VMM stop
     /// the vCPUs and record exit 143. SIGKILL to its cgroup only if the VMM is still there 10 s later.
+    /// A paused VM is thawed first, as a container is: its frozen VMM could not act on the signal.
     func stopVM(_ r: ContainerRecord, pid: Int32, timeout: Int) throws {
+        if r.status == .paused, let cg = try? Cgroup(paths: r.cgroupPaths) { try? cg.thaw() }
         if let pidfd = Processes.pidfd(pid, startTime: r.pidStartTime) {
             defer { close(pidfd) }
             // The timeout goes with the signal: the VMM stops the vCPUs itself when it is over

@@ -220,8 +220,9 @@ struct VMTests {
     /// A plain SIGTERM (kill, systemd) to a foreground VM presses the power button; a guest that
     /// ignores it is stopped after SignalWaiter.defaultGrace (10 s), 143, and the --rm run leaves
     /// no record. Other signals that would end the VMM stop it at once, with its clean-up: SIGUSR1
-    /// gives 138, and a console whose reader went away (`| head`) gives 141. (GNU timeout sends
-    /// its signal twice, to the process and its group: a second SIGTERM stops at once.)
+    /// gives 138, and a console whose reader went away (`| head`) gives 141. (A second SIGTERM
+    /// stops at once; the two GNU timeout sends, to the process and its group, arrive together
+    /// and count as one.)
     @Test func signalsStopAForegroundVMAndItCleansUp() async throws {
         let quiet = try await VMGuest.announce()
         let term = uniqueName("vm-term")
@@ -271,13 +272,20 @@ struct VMTests {
         for path in f.cgroupPaths { #expect(!FileManager.default.fileExists(atPath: path), "\(path)") }
     }
 
-    @Test func stopPressesCtrlAltDelAndAGuestThatListensExitsZeroAtOnce() async throws {
+    /// Also for a paused VM: `stop` thaws it first (as for a container), or the frozen guest
+    /// could not see the keys and would be killed (137) after the timeout and two grace periods.
+    @Test(arguments: [false, true])
+    func stopPressesCtrlAltDelAndAGuestThatListensExitsZeroAtOnce(paused: Bool) async throws {
         let kernel = try await VMGuest.keyboardWait()
         let name = uniqueName("vm-cad")
         let run = await skiff("run", "-d", "--name", name, "--vm", "--kernel", kernel)
         #expect(run.code == 0, "\(run)")
+        if paused {
+            let pause = await skiff("pause", name)
+            #expect(pause.code == 0, "\(pause)")
+        }
         let f = try await facts(name)
-        #expect(f.status == "running")
+        #expect(f.status == (paused ? "paused" : "running"))
         let started = Date()
         let stop = await skiff("stop", "-t", "30", name)
         let took = Date().timeIntervalSince(started)
