@@ -101,12 +101,20 @@ public struct LogEntry: Codable, Sendable {
     public var time: String
 }
 
+/// The reader of stdout or stderr went away (EPIPE: `skiff logs -f NAME | head`). The command
+/// ends as a process killed by SIGPIPE would, with status 141 and no message.
+public struct OutputClosed: Error {
+    public init() {}
+}
+
 extension Engine {
     /// Writes a container's log to stdout/stderr (each line to the stream it came from).
     /// - Parameters:
     ///   - tail: only the last N lines; nil for all.
     ///   - follow: keep printing new lines until the container stops.
     ///   - timestamps: prefix each line with its RFC 3339 time.
+    /// - Throws: `OutputClosed` when stdout's or stderr's reader has gone; `SkiffError` for an
+    ///   unknown container.
     public func logs(_ ref: String, tail: Int?, follow: Bool, timestamps: Bool) throws {
         let r = try find(ref)
         let path = logPath(r.id)
@@ -119,10 +127,14 @@ extension Engine {
         defer { close(fd) }
         var pending = [UInt8]()
         var first = true
-        func emit(_ line: ArraySlice<UInt8>) {
+        func emit(_ line: ArraySlice<UInt8>) throws {
             guard let e = try? OCIJSON.decode(LogEntry.self, from: Array(line), what: "log line") else { return }
             let text = (timestamps ? e.time + " " : "") + e.log
-            try? Files.write(fd: e.stream == "stderr" ? 2 : 1, Array(text.utf8))
+            do {
+                try Files.write(fd: e.stream == "stderr" ? 2 : 1, Array(text.utf8))
+            } catch let error as SysError where error.errno == EPIPE {
+                throw OutputClosed()
+            } catch {}
         }
         while true {
             let chunk = try Files.readAvailable(fd: fd, path: path)
@@ -136,7 +148,7 @@ extension Engine {
             pending = Array(pending[start...])
             if first, let tail { lines = Array(lines.suffix(tail)) }
             first = false
-            for l in lines { emit(l) }
+            for l in lines { try emit(l) }
             guard follow else { return }
             if chunk.isEmpty {
                 let now = try store().get(id: r.id).flatMap { try reconcile($0) }
@@ -144,7 +156,7 @@ extension Engine {
                     // One last read for what was written just before the exit.
                     let rest = try Files.readAvailable(fd: fd, path: path)
                     pending += rest
-                    for l in pending.split(separator: 10) { emit(l) }
+                    for l in pending.split(separator: 10) { try emit(l) }
                     return
                 }
                 usleep(100_000)

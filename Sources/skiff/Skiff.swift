@@ -107,6 +107,8 @@ func execute(_ body: () throws -> Void) throws {
         try body()
     } catch let e as ExitCode {
         throw e
+    } catch is OutputClosed {
+        throw ExitCode(128 + SIGPIPE)
     } catch let e as StartError {
         printError(e.message)
         throw ExitCode(e.exitCode)

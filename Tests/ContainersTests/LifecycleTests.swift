@@ -8,6 +8,19 @@ import Testing
 /// Detached containers: run -d, ps, logs, exec, kill, stop, start, inspect, rm.
 @Suite(.enabled(if: Harness.available, "needs root and a skiff binary (SKIFF_TEST_BIN)"))
 struct LifecycleTests {
+    /// `logs -f` whose reader goes away (`| head`) ends at once with 141, as a process killed
+    /// by SIGPIPE does (skiff ignores SIGPIPE and sees EPIPE), instead of following forever.
+    @Test func logsFollowEndsWhenItsReaderGoes() async throws {
+        let name = uniqueName("logpipe")
+        let run = await skiff("run", "-d", "--name", name, "busybox", "sh", "-c", "while :; do echo tick; sleep 0.05; done")
+        #expect(run.code == 0, "\(run)")
+        defer { Task { await cleanup(name) } }
+        let piped = await runAsync(
+            ["/bin/bash", "-c", "set -o pipefail; \(Harness.binary) logs -f \(name) | head -n 2"],
+            env: ["SKIFF_ROOT": Harness.stateRoot], timeout: 30)
+        #expect(piped.code == 141 && piped.lines == ["tick", "tick"], "\(piped)")
+    }
+
     init() throws { try Harness.setUp() }
 
     static func isFullID(_ s: String) -> Bool {
