@@ -131,6 +131,20 @@ public struct Cgroup: Codable, Sendable, Equatable {
         let parentPath: String? = try parent.map { (p: String) throws(CgroupError) -> String in
             try normalizeCgroupPath(p)
         }
+        // A file-system path (/sys/fs/cgroup/cpu/x) would be made as a cgroup of that name below
+        // each hierarchy's root: the user meant the cgroup, which is named relative to the root.
+        if let parentPath {
+            // Each mount point and the directory holding it (/sys/fs/cgroup for v1's /sys/fs/cgroup/cpu).
+            let mountDirectories = Set(
+                layout.hierarchies.flatMap { h in
+                    [h.mountPoint, String(h.mountPoint[..<(h.mountPoint.lastIndex(of: "/") ?? h.mountPoint.startIndex)])]
+                })
+            if let mount = mountDirectories.first(where: { $0.count > 1 && (parentPath == $0 || parentPath.hasPrefix($0 + "/")) }) {
+                throw .invalidName(
+                    parent ?? parentPath,
+                    reason: "--cgroup-parent names a cgroup relative to the hierarchy's root, not a path under \(mount); give e.g. /\(parentPath.split(separator: "/").last ?? "skiff.slice")")
+            }
+        }
         return try layout.hierarchies.filter(include).map { (hierarchy) throws(CgroupError) -> String in
             let base: String
             if let parentPath {

@@ -114,6 +114,10 @@ public enum CgroupError: Error, Sendable, Equatable, CustomStringConvertible {
             return "a cgroup of that name exists already; remove it (skiff rm) or pick another name"
         case ENOENT:
             return "the parent cgroup does not exist; check --cgroup-parent"
+        case ENOTDIR:
+            return "a part of --cgroup-parent is a cgroup file, not a cgroup; name a cgroup (a directory)"
+        case EINVAL, ENAMETOOLONG:
+            return "the kernel refuses that name; use letters, digits, '-', '_' and '.'"
         case ENOSPC, EAGAIN:
             return
                 "the hierarchy's cgroup.max.descendants or cgroup.max.depth is reached; remove unused cgroups"

@@ -139,6 +139,27 @@ let legacyProcCgroup = """
         #expect(layout.hierarchies[0].ownDirectory == tree.path("c/y"))
     }
 
+    /// `--cgroup-parent` is a cgroup path (relative to each hierarchy's root); a file-system path
+    /// below the cgroup mounts is refused instead of being made as a cgroup of that name.
+    @Test func aParentUnderTheMountPointsIsRefused() throws {
+        let tree = FakeTree()
+        tree.write("proc/self/mountinfo", hybridMountinfo)
+        tree.write("proc/self/cgroup", hybridProcCgroup)
+        tree.write("sys/fs/cgroup/unified/cgroup.controllers", "hugetlb\n")
+        let layout = try CgroupLayout.detect(procRoot: tree.procRoot, fsRoot: tree.root)
+        for parent in [tree.path("sys/fs/cgroup/cpu/app"), tree.path("sys/fs/cgroup/app"), tree.path("sys/fs/cgroup")] {
+            #expect(throws: CgroupError.self, "\(parent)") {
+                try Cgroup.plannedPaths(name: "skiff-1", parent: parent, layout: layout)
+            }
+        }
+        let paths = try Cgroup.plannedPaths(name: "skiff-1", parent: "/skiff.slice", layout: layout)
+        #expect(paths.count == layout.hierarchies.count)
+        #expect(paths.allSatisfy { $0.hasSuffix("/skiff.slice/skiff-1") }, "\(paths)")
+        #expect(
+            CgroupError.create(path: "/sys/fs/cgroup/cpu/tasks/skiff-1", errno: ENOTDIR).description.contains(
+                "is a cgroup file, not a cgroup"))
+    }
+
     @Test func errorsNameTheFile() throws {
         let tree = FakeTree()
         #expect(throws: CgroupError.procFile(path: tree.procRoot + "/self/mountinfo", errno: ENOENT)) {
