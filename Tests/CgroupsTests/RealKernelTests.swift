@@ -198,8 +198,8 @@ struct RealKernel {
         let nested = try cgroup.createChild(name: "inner")
         let grandchild = try Child(["/bin/sleep", "30"])
         try nested.join(pid: grandchild.pid)
-        // Wait for the shell to start both sleeps.
-        for _ in 0..<100 where try cgroup.pids().count < 4 { sleepMs(10) }
+        // Wait for the shell to start both sleeps (up to 5 s: the suite loads both CPUs).
+        for _ in 0..<500 where try cgroup.pids().count < 4 { sleepMs(10) }
         let pids = try cgroup.pids()
         #expect(pids.count == 4, "\(pids)")
         #expect(try cgroup.pids().contains(grandchild.pid))

@@ -310,8 +310,9 @@ struct VMTests {
         let stop = await skiff("stop", "-t", "2", name)
         let took = Date().timeIntervalSince(started)
         #expect(stop.code == 0, "\(stop)")
-        #expect(took >= 2 && took < 10, "skiff stop -t 2 took \(took) s")
-        // The VMM stopped its vCPUs on the second SIGTERM and recorded the exit itself.
+        #expect(took >= 2, "skiff stop -t 2 took \(took) s: the guest did not get its timeout")
+        // The VMM stopped its vCPUs itself when the timeout was over and recorded the exit (143);
+        // the SIGKILL that stop sends a VMM still there 10 s later would give 137.
         #expect(((try await Self.row(name))?["Status"] as? String ?? "").hasPrefix("Exited (143)"))
         #expect(!processAlive(f.pid))
         for path in f.cgroupPaths { #expect(!FileManager.default.fileExists(atPath: path), "\(path)") }
