@@ -53,3 +53,14 @@ func concurrently(_ first: @escaping () -> Void, _ second: () -> Void) {
     second()
     while sem_wait(done) != 0 {}  // EINTR: again
 }
+
+/// Runs each of `bodies` on a thread of its own and returns when all are done; a body whose
+/// thread cannot be started runs on this one. For waits that should overlap, such as stopping
+/// several containers (each waits up to its stop timeout).
+public func allAtOnce(_ bodies: [() -> Void]) {
+    var threads: [pthread_t] = []
+    for body in bodies {
+        if let thread = startThread(body) { threads.append(thread) } else { body() }
+    }
+    for thread in threads { pthread_join(thread, nil) }
+}

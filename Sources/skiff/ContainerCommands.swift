@@ -108,7 +108,8 @@ struct Stop: ParsableCommand {
     @Argument(help: "Containers.") var containers: [String]
 
     func run() throws {
-        try eachContainer(global, containers) { try $0.stop($1, timeout: time) }
+        let time = time
+        try eachContainerAtOnce(global, containers) { try $0.stop($1, timeout: time) }
     }
 }
 

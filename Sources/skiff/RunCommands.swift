@@ -2,6 +2,7 @@ import Allocator
 import ArgumentParser
 import Containers
 import LinuxSys
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -421,24 +422,31 @@ func requireTerminal(tty: Bool, interactive: Bool) throws {
 /// Runs `body` for each name, reporting a failure and going on with the rest, as docker does for
 /// `stop`, `kill`, `start`, `rm`; fails (exit 1) at the end if any failed.
 func forEach(_ names: [String], _ body: (String) throws -> Void) throws {
-    var failed = false
-    var refused = false
+    var failures: [Error] = []
     for name in names {
         do { try body(name) } catch let e as ExitCode {
             throw e
         } catch {
-            let message = (error as? SkiffError)?.message ?? (error as? StartError)?.message ?? "\(error)"
-            printError(message)
-            failed = true
-            // The allocator's refusals exit 125 as `run`'s do (a detached start reports its text).
-            if error is AllocatorError || message.hasPrefix("cannot admit ") { refused = true }
+            printError(failureMessage(error))
+            failures.append(error)
         }
     }
-    if failed { throw ExitCode(refused ? 125 : 1) }
+    try exitForFailures(failures)
 }
 
-/// `skiff VERB NAME...`: runs `action` for each container, printing its name as docker does, and
-/// going on after a failure (exit 1 at the end).
+/// The text a failed `skiff VERB NAME` prints for `error`.
+func failureMessage(_ error: Error) -> String {
+    (error as? SkiffError)?.message ?? (error as? StartError)?.message ?? "\(error)"
+}
+
+/// Exit 1 when any name failed; 125 when one was an allocator refusal, as `run`'s are (a detached
+/// start reports its text).
+func exitForFailures(_ failures: [Error]) throws {
+    guard !failures.isEmpty else { return }
+    let refused = failures.contains { $0 is AllocatorError || failureMessage($0).hasPrefix("cannot admit ") }
+    throw ExitCode(refused ? 125 : 1)
+}
+
 func eachContainer(_ global: GlobalOptions, _ names: [String], _ action: (Engine, String) throws -> Void) throws {
     try execute {
         let engine = global.engine()
@@ -446,5 +454,38 @@ func eachContainer(_ global: GlobalOptions, _ names: [String], _ action: (Engine
             try action(engine, c)
             print(c)
         }
+    }
+}
+
+/// `skiff stop NAME...`: `eachContainer`, with the containers handled at once, as docker stop
+/// does: each on a thread of its own with its own engine (state database connection), so that
+/// N containers that ignore their stop signal take one timeout, not N. A name is printed when
+/// its container has stopped; errors follow, in the order the names were given.
+func eachContainerAtOnce(
+    _ global: GlobalOptions, _ names: [String], _ action: @escaping @Sendable (Engine, String) throws -> Void
+) throws {
+    guard names.count > 1 else { return try eachContainer(global, names, action) }
+    try execute {
+        _ = global.engine()  // logging is set up once, before the threads
+        let root = global.root
+        let failures = Mutex<[Int: Error]>([:])
+        let output = Mutex(())
+        allAtOnce(
+            names.enumerated().map { (i, name) in
+                {
+                    do {
+                        try action(GlobalOptions.engine(root: root), name)
+                        output.withLock { _ in
+                            print(name)
+                            fflush(nil)
+                        }
+                    } catch {
+                        failures.withLock { $0[i] = error }
+                    }
+                }
+            })
+        let failed = failures.withLock { $0 }.sorted { $0.key < $1.key }.map(\.value)
+        for error in failed { printError(failureMessage(error)) }
+        try exitForFailures(failed)
     }
 }

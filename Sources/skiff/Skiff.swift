@@ -76,7 +76,13 @@ struct GlobalOptions: ParsableArguments {
     /// Builds the engine with logging bootstrapped once.
     func engine() -> Engine {
         Logging.bootstrapOnce(level: logLevel)
-        return Engine(root: StateRoot(path: root), logger: Logger(label: "skiff"))
+        return Self.engine(root: root)
+    }
+
+    /// An engine on the state root `root` (nil: `$SKIFF_ROOT` or the default), for a thread of
+    /// its own once `engine()` has set up logging.
+    static func engine(root: String?) -> Engine {
+        Engine(root: StateRoot(path: root), logger: Logger(label: "skiff"))
     }
 }
 

@@ -23,6 +23,14 @@ struct LifecycleTests {
 
     init() throws { try Harness.setUp() }
 
+    /// An RFC 3339 time as `inspect` writes it (nanoseconds, `Z`), to the millisecond.
+    static func rfc3339(_ text: String) -> Date? {
+        guard let dot = text.firstIndex(of: ".") else { return ISO8601DateFormatter().date(from: text) }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter.date(from: String(text[..<dot]) + "." + text[text.index(after: dot)...].prefix(3) + "Z")
+    }
+
     static func isFullID(_ s: String) -> Bool {
         s.count == 64 && s.allSatisfy { $0.isHexDigit && !$0.isUppercase }
     }
@@ -154,6 +162,34 @@ struct LifecycleTests {
         let again = await skiff("kill", name)
         #expect(again.code != 0, "\(again)")
         await cleanup(name)
+    }
+
+    /// `stop A B C` stops them at once, as docker stop does: three containers that ignore
+    /// SIGTERM take one timeout (3 s), not three (9 s). A name that does not exist is reported
+    /// (exit 1) and the others are still stopped.
+    @Test func stopHandlesSeveralContainersAtOnce() async throws {
+        let names = (0..<3).map { _ in uniqueName("stopall") }
+        for name in names {
+            let run = await skiff("run", "-d", "--name", name, "busybox", "sh", "-c", "trap '' TERM; sleep 1000")
+            #expect(run.code == 0, "\(run)")
+        }
+        defer { Task { for name in names { await cleanup(name) } } }
+        let stop = await skiff(["stop", "-t", "3"] + names + ["no-such-container-stopall"], timeout: 60)
+        #expect(stop.code == 1 && stop.stderr.contains("no-such-container-stopall"), "\(stop)")
+        #expect(Set(stop.lines) == Set(names), "every stopped name is printed once: \(stop)")
+        // When each was killed (State.FinishedAt): together after the one timeout, where one after
+        // the other would put them 3 s apart.
+        var finished: [Date] = []
+        for name in names {
+            let row = try await Self.psRow(name)
+            #expect((row?["Status"] as? String)?.hasPrefix("Exited (137)") == true, "\(String(describing: row))")
+            let state = try await inspect(name)["State"] as? [String: Any]
+            if let text = state?["FinishedAt"] as? String, let at = Self.rfc3339(text) { finished.append(at) }
+        }
+        #expect(finished.count == names.count)
+        if let first = finished.min(), let last = finished.max() {
+            #expect(last.timeIntervalSince(first) < 2, "killed \(last.timeIntervalSince(first)) s apart: \(finished)")
+        }
     }
 
     @Test func stopKillsAfterGracePeriodThenStartRunsAgain() async throws {
