@@ -4,7 +4,8 @@ import LinuxSys
 ///
 /// Checks, in order (ELF-64 Object File Format; `include/uapi/linux/elf.h`): the 64-byte header is
 /// there, `\x7fELF` magic, ELFCLASS64, ELFDATA2LSB, ET_EXEC, EM_X86_64, `e_phentsize` 56, the
-/// program headers inside the file. Then each PT_LOAD segment: `p_filesz ≤ p_memsz`, file bytes
+/// program headers inside the file, none of them PT_INTERP or PT_DYNAMIC (a dynamically linked
+/// user-space program, such as `skiff` itself). Then each PT_LOAD segment: `p_filesz ≤ p_memsz`, file bytes
 /// inside the file, `[p_paddr, p_paddr + p_memsz)` at or above `minimumAddress` and inside guest RAM.
 /// The file bytes are copied to `p_paddr` and the rest up to `p_memsz` (`.bss`) is zeroed.
 ///
@@ -18,6 +19,9 @@ public enum ElfKernelLoader {
     static let headerSize = 64
     static let programHeaderSize = 56
     static let ptLoad: UInt32 = 1
+    /// PT_DYNAMIC and PT_INTERP: only user-space programs have them.
+    static let ptDynamic: UInt32 = 2
+    static let ptInterp: UInt32 = 3
     static let ptNote: UInt32 = 4
 
     /// Skiff's all-vCPU entry note: an ELF note (owner `"Skiff"`, type 1, no descriptor) in a
@@ -76,7 +80,9 @@ public enum ElfKernelLoader {
         var segments: [Segment] = []
         for i in 0..<Int(phnum) {
             let p = Int(phoff) + i * programHeaderSize
-            guard b.u32(p) == ptLoad else { continue }
+            let type = b.u32(p)
+            if type == ptInterp || type == ptDynamic { throw fail(.userSpaceProgram(index: i, type: type)) }
+            guard type == ptLoad else { continue }
             let s = Segment(
                 index: i, offset: b.u64(p + 8), vaddr: b.u64(p + 16), paddr: b.u64(p + 24), filesz: b.u64(p + 32),
                 memsz: b.u64(p + 40))

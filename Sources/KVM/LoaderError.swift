@@ -23,6 +23,9 @@ public struct LoaderError: Error, Equatable, CustomStringConvertible, Sendable {
         case elfProgramHeaderSize(UInt16)
         /// The ELF file has no PT_LOAD segment.
         case noLoadableSegment
+        /// Program header `index` is PT_INTERP (3) or PT_DYNAMIC (2): a dynamically linked
+        /// user-space program, which a kernel never is (ELF-64 Object File Format, "Program header").
+        case userSpaceProgram(index: Int, type: UInt32)
         /// PT_LOAD segment `index` has `p_filesz` larger than `p_memsz`.
         case segmentFileSizeExceedsMemorySize(index: Int)
         /// Guest range `[address, address + size)` of `what` is outside guest RAM (`memory` lists it).
@@ -84,6 +87,8 @@ public struct LoaderError: Error, Equatable, CustomStringConvertible, Sendable {
             return "ELF program header entry size \(s), expected 56"
         case .noLoadableSegment:
             return "ELF file has no PT_LOAD segment"
+        case .userSpaceProgram(let i, let t):
+            return "program header \(i) is \(t == 3 ? "PT_INTERP" : "PT_DYNAMIC"): this is a dynamically linked user-space program, not a kernel; pass vmlinux or a bzImage"
         case .segmentFileSizeExceedsMemorySize(let i):
             return "PT_LOAD segment \(i) has p_filesz > p_memsz"
         case .outsideMemory(let what, let address, let size, let memory):

@@ -136,6 +136,12 @@ func loaderError(_ body: () throws -> Void) -> LoaderError? {
         e.segments[1].type = 4
         #expect(check(e) == .noLoadableSegment)
         e = .simple
+        e.segments.insert(ElfImage.Segment(type: 3, vaddr: 0, paddr: 0, bytes: Array("/lib64/ld-linux-x86-64.so.2\0".utf8), memsz: 28), at: 0)
+        #expect(check(e) == .userSpaceProgram(index: 0, type: 3))
+        e = .simple
+        e.segments.append(ElfImage.Segment(type: 2, vaddr: 0x20_0000, paddr: 0x20_0000, bytes: [], memsz: 0))
+        #expect(check(e) == .userSpaceProgram(index: 2, type: 2))
+        e = .simple
         e.segments[1].offsetOverride = 0x10000
         #expect(check(e).map { if case .truncated = $0 { true } else { false } } == true)
 
