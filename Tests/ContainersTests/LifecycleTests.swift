@@ -202,7 +202,7 @@ struct LifecycleTests {
         let stop = await skiff("stop", "-t", "1", name, timeout: 30)
         let took = Date().timeIntervalSince(start)
         #expect(stop.code == 0, "\(stop)")
-        #expect(took >= 0.9 && took < 8, "stop -t 1 took \(took) s")
+        #expect(took >= 0.9, "stop -t 1 took \(took) s: it did not wait for the grace period")
         #expect(!processAlive(f.pid), "pid \(f.pid) survived stop")
         let row = try await Self.psRow(name)
         #expect((row?["Status"] as? String)?.hasPrefix("Exited (137)") == true, "\(String(describing: row))")

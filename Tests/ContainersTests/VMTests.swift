@@ -286,11 +286,10 @@ struct VMTests {
         }
         let f = try await facts(name)
         #expect(f.status == (paused ? "paused" : "running"))
-        let started = Date()
         let stop = await skiff("stop", "-t", "30", name)
-        let took = Date().timeIntervalSince(started)
         #expect(stop.code == 0, "\(stop)")
-        #expect(took < 10, "skiff stop took \(took) s: the guest should have reset on Ctrl+Alt+Del")
+        // Exit 0 is the guest's own reset on Ctrl+Alt+Del; a guest that never saw the keys would
+        // have had its vCPUs stopped after the 30 s (143).
         #expect(((try await Self.row(name))?["Status"] as? String ?? "").hasPrefix("Exited (0)"))
         // The guest saw Ctrl, Alt, Delete in scan code set 2 and said so on its console.
         let logs = await skiff("logs", name)
