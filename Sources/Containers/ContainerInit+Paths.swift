@@ -50,6 +50,44 @@ extension ContainerInit {
         }
     }
 
+    /// Mounts `mounts` read-only at /sys/fs/cgroup (`LaunchPlan.cgroupMounts`); called in the
+    /// container's cgroup namespace, so each hierarchy's root is the container's own cgroup and
+    /// the workload reads its limits (`memory.max`, `cpu.max`; v1 `memory.limit_in_bytes`…) as
+    /// it would under Docker. The target must be sysfs's own /sys/fs/cgroup, resolved inside the
+    /// root (DESIGN rule 3). Several hierarchies (a v1 or hybrid host) go below a tmpfs, one
+    /// directory each, which is made read-only after. Best effort, as the file system is
+    /// information, not isolation: a hierarchy the kernel refuses (a v1 one in a user namespace on
+    /// some kernels) is left out, and no /sys (or no cgroup directory in it) leaves nothing.
+    static func mountCgroups(_ mounts: [LaunchPlan.CgroupMount]) {
+        guard !mounts.isEmpty, let root = try? InRoot.open("/") else { return }
+        defer { close(root.rootFD) }
+        guard let target = try? root.open("/sys/fs/cgroup", flags: O_PATH | O_NOFOLLOW | O_DIRECTORY) else { return }
+        defer { close(target) }
+        guard sk_fstatfs_type(target) == sysfsMagic else { return }
+        let flags = UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RELATIME)
+        if mounts.count == 1, let only = mounts.first, only.name.isEmpty {
+            _ = mount("cgroup", procFD(target), only.type, flags | UInt(MS_RDONLY), nil)
+            return
+        }
+        guard mount("tmpfs", procFD(target), "tmpfs", flags, "mode=755") == 0,
+            let tmpfs = try? root.open("/sys/fs/cgroup", flags: O_RDONLY | O_NOFOLLOW | O_DIRECTORY)
+        else { return }
+        defer { close(tmpfs) }
+        for m in mounts where !m.name.isEmpty && !m.name.contains("/") {
+            guard mkdirat(tmpfs, m.name, 0o755) == 0 else { continue }
+            let dir = openat(tmpfs, m.name, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC)
+            guard dir >= 0 else { continue }
+            if mount("cgroup", procFD(dir), m.type, flags | UInt(MS_RDONLY), m.options.isEmpty ? nil : m.options) != 0 {
+                _ = unlinkat(tmpfs, m.name, AT_REMOVEDIR)
+            }
+            close(dir)
+        }
+        _ = mount(nil, procFD(tmpfs), nil, UInt(MS_BIND | MS_REMOUNT | MS_RDONLY) | flags, nil)
+    }
+
+    /// `f_type` of sysfs (`SYSFS_MAGIC`, include/uapi/linux/magic.h).
+    static let sysfsMagic: Int = 0x6265_6572
+
     /// `O_PATH | O_NOFOLLOW` descriptor of `path` inside the root, nil when it does not exist.
     static func openIfPresent(_ path: String, root: InRoot) throws -> Int32? {
         do { return try root.open(path, flags: O_PATH | O_NOFOLLOW) } catch let e as SysError where e.errno == ENOENT {

@@ -330,8 +330,30 @@ extension Engine {
         plan.security = try ProcessSecurity.from(spec, cacheDir: root.path + "/seccomp")
         plan.maskedPaths = spec.linux?.maskedPaths ?? []
         plan.readonlyPaths = spec.linux?.readonlyPaths ?? []
+        plan.cgroupMounts = Self.cgroupMounts(for: spec)
         try ProcessLimits.fill(&plan, from: spec)
         return plan
+    }
+
+    /// What a container sees at /sys/fs/cgroup: this host's hierarchies, each in the directory of
+    /// the name its mount point has here (`cpu`, `memory`, `unified`, `systemd`…), or the single v2
+    /// hierarchy at /sys/fs/cgroup itself on a cgroup v2 host, as Docker shows them. None when the
+    /// container has no /sys mount or the host's cgroups cannot be read.
+    static func cgroupMounts(for spec: Spec) -> [LaunchPlan.CgroupMount] {
+        guard spec.mounts?.contains(where: { $0.destination == "/sys" }) == true,
+            let layout = try? CgroupLayout.detect()
+        else { return [] }
+        if layout.mode == .unified { return [LaunchPlan.CgroupMount(name: "", type: "cgroup2", options: "")] }
+        var seen = Set<String>()
+        return layout.hierarchies.compactMap { h in
+            guard let name = h.mountPoint.split(separator: "/").last.map(String.init), seen.insert(name).inserted else {
+                return nil
+            }
+            if h.version == .v2 { return LaunchPlan.CgroupMount(name: name, type: "cgroup2", options: "") }
+            let named = !h.controllers.isEmpty && h.controllers.allSatisfy { $0.hasPrefix("name=") }
+            return LaunchPlan.CgroupMount(
+                name: name, type: "cgroup", options: ((named ? ["none"] : []) + h.controllers).joined(separator: ","))
+        }
     }
 
     /// Records that the workload runs.

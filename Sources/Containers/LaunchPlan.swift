@@ -62,6 +62,21 @@ struct LaunchPlan: Codable {
     var cgroupDirFD: Int32 = -1
     /// Set for a container in its own user namespace (`--userns=auto`; always `spawned`).
     var userNamespace: UserNamespace?
+    /// The cgroup file systems mounted read-only at /sys/fs/cgroup once the process is in its own
+    /// cgroup namespace, so each shows the container's cgroup as its root (runtime-spec's `cgroup`
+    /// mount, as runc and Docker make it); empty when the container has no /sys.
+    var cgroupMounts: [CgroupMount] = []
+
+    /// One cgroup file system for /sys/fs/cgroup (`Engine.cgroupMounts(for:)`).
+    struct CgroupMount: Codable, Equatable {
+        /// The directory below /sys/fs/cgroup, named as on the host (`cpu`, `memory`, `unified`,
+        /// `systemd`); "" for /sys/fs/cgroup itself (the one hierarchy of a cgroup v2 host).
+        var name: String
+        /// `cgroup` (v1) or `cgroup2`.
+        var type: String
+        /// v1: the hierarchy's controllers (`cpu,cpuacct`; `none,name=systemd` for a named one).
+        var options: String
+    }
 
     /// What the host side does for a child in its own user namespace before it may `execve`
     /// (see `UserNamespaceHost`): the child is root only inside its namespace, so it can no

@@ -121,6 +121,39 @@ struct IsolationTests {
         #expect(r.stderr.contains("Read-only file system"), "\(r)")
     }
 
+    /// /sys/fs/cgroup shows the container's own cgroup, read-only, as under Docker: the limits
+    /// it was given (v2 `memory.max`/`cpu.max`, or v1 `memory/memory.limit_in_bytes` and
+    /// `cpu/cpu.cfs_quota_us` on a v1 or hybrid host), only its own processes, and no way to
+    /// change either. `skiff exec` sees the same.
+    @Test(arguments: UserNS.modes) func sysFsCgroupShowsTheContainersOwnCgroupReadOnly(userns: String) async throws {
+        let script = """
+            cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes
+            cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us
+            cat /sys/fs/cgroup/cgroup.procs 2>/dev/null || cat /sys/fs/cgroup/pids/cgroup.procs
+            echo 1 > /sys/fs/cgroup/memory.max 2>/dev/null || echo 1 > /sys/fs/cgroup/memory/memory.limit_in_bytes
+            echo write=$?
+            """
+        let r = await skiff(
+            ["run", "--rm", "--memory", "64m", "--cpus", "0.5"] + UserNS.flags(userns) + ["busybox", "sh", "-c", script])
+        #expect(r.code == 0, "\(r)")
+        #expect(r.lines.count == 5, "\(r)")
+        guard r.lines.count == 5 else { return }
+        #expect(r.lines[0] == "67108864", "memory limit: \(r)")
+        #expect(r.lines[1] == "50000 100000" || r.lines[1] == "50000", "cpu quota: \(r)")
+        // The cgroup's processes, as PIDs of the container: sh (1) and cat.
+        #expect(r.lines[2] == "1", "\(r)")
+        #expect(r.lines[4] == "write=1" && r.stderr.contains("Read-only file system"), "\(r)")
+
+        let name = uniqueName("cgfs")
+        let run = await skiff(["run", "-d", "--name", name, "--memory", "32m"] + UserNS.flags(userns) + ["busybox", "sleep", "60"])
+        #expect(run.code == 0, "\(run)")
+        defer { Task { await cleanup(name) } }
+        let exec = await skiff(
+            "exec", name, "sh", "-c",
+            "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes")
+        #expect(exec.code == 0 && exec.lines == ["33554432"], "\(exec)")
+    }
+
     @Test func etcFilesExist() async {
         let r = await skiff(
             "run", "--rm", "busybox", "sh", "-c",
