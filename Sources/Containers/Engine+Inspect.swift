@@ -159,8 +159,17 @@ extension Engine {
                     for l in pending.split(separator: 10) { try emit(l) }
                     return
                 }
+                // A reader that went away while the container is quiet: no write would see EPIPE.
+                if Self.readerGone(fd: 1) || Self.readerGone(fd: 2) { throw OutputClosed() }
                 usleep(100_000)
             }
         }
+    }
+
+    /// Whether `fd` is a pipe or socket whose reading end is closed: poll(2) reports POLLERR
+    /// (pipe) or POLLHUP (socket) on it without being asked. A terminal or file never does.
+    static func readerGone(fd: Int32) -> Bool {
+        var p = pollfd(fd: fd, events: 0, revents: 0)
+        return poll(&p, 1, 0) == 1 && p.revents & Int16(POLLERR | POLLHUP) != 0
     }
 }

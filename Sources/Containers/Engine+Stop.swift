@@ -26,7 +26,8 @@ extension Engine {
     }
 
     /// Stops a running container: its stop signal (SIGTERM unless the image says otherwise), then
-    /// after `timeout` seconds SIGKILL to every process of its cgroup. Returns when its monitor has
+    /// after `timeout` seconds (a negative one: never, as Docker's -1) SIGKILL to every process of
+    /// its cgroup. Returns when its monitor has
     /// recorded the exit. Stopping a container that is not running does nothing.
     public func stop(_ ref: String, timeout: Int) throws {
         let r = try find(ref)
@@ -37,7 +38,7 @@ extension Engine {
         if let pidfd = Processes.pidfd(pid, startTime: r.pidStartTime) {
             defer { close(pidfd) }
             _ = sk_pidfd_send_signal(pidfd, sig)
-            if !Processes.waitExit(pidfd: pidfd, timeout: Double(max(0, timeout))) {
+            if !Processes.waitExit(pidfd: pidfd, timeout: Self.stopWait(timeout)) {
                 if let cg = try? Cgroup(paths: r.cgroupPaths) { try? cg.kill(signal: SIGKILL) }
                 _ = sk_pidfd_send_signal(pidfd, SIGKILL)
                 _ = Processes.waitExit(pidfd: pidfd, timeout: 10)
@@ -56,8 +57,8 @@ extension Engine {
             defer { close(pidfd) }
             // The timeout goes with the signal: the VMM stops the vCPUs itself when it is over
             // (a plain SIGTERM gets SignalWaiter.defaultGrace).
-            _ = sk_pidfd_send_signal_value(pidfd, SIGTERM, Int32(clamping: max(0, timeout)))
-            if !Processes.waitExit(pidfd: pidfd, timeout: Double(max(0, timeout))) {
+            _ = sk_pidfd_send_signal_value(pidfd, SIGTERM, timeout < 0 ? Int32.max : Int32(clamping: timeout))
+            if !Processes.waitExit(pidfd: pidfd, timeout: Self.stopWait(timeout)) {
                 _ = sk_pidfd_send_signal(pidfd, SIGTERM)
                 if !Processes.waitExit(pidfd: pidfd, timeout: 10) {
                     if let cg = try? Cgroup(paths: r.cgroupPaths) { try? cg.kill(signal: SIGKILL) }
@@ -68,6 +69,9 @@ extension Engine {
         }
         try waitForMonitor(r)
     }
+
+    /// How long stop waits before it kills, in seconds: `timeout`, or without end when negative.
+    static func stopWait(_ timeout: Int) -> Double { timeout < 0 ? .infinity : Double(timeout) }
 
     /// Removes a container: its state row, upperdir, log, runtime files and cgroup. A running one
     /// is refused unless `force`, which kills every process of it and waits until all are gone.

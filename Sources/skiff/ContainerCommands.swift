@@ -104,7 +104,10 @@ struct Stop: ParsableCommand {
         abstract: "Stop running containers: the stop signal (SIGTERM), then SIGKILL after a grace period.",
         discussion: "Example:\n  skiff stop -t 2 ms")
     @OptionGroup var global: GlobalOptions
-    @Option(name: [.short, .customLong("time")], help: "Seconds to wait before killing.") var time = 10
+    @Option(
+        name: [.short, .customLong("time")], parsing: .unconditional,
+        help: "Seconds to wait before killing; -1 waits as long as it takes.")
+    var time = 10
     @Argument(help: "Containers.") var containers: [String]
 
     func run() throws {

@@ -459,8 +459,8 @@ func eachContainer(_ global: GlobalOptions, _ names: [String], _ action: (Engine
 
 /// `skiff stop NAME...`: `eachContainer`, with the containers handled at once, as docker stop
 /// does: each on a thread of its own with its own engine (state database connection), so that
-/// N containers that ignore their stop signal take one timeout, not N. A name is printed when
-/// its container has stopped; errors follow, in the order the names were given.
+/// N containers that ignore their stop signal take one timeout, not N. Names and errors are
+/// printed once all are done, in the order the names were given (docker stop's order).
 func eachContainerAtOnce(
     _ global: GlobalOptions, _ names: [String], _ action: @escaping @Sendable (Engine, String) throws -> Void
 ) throws {
@@ -469,23 +469,16 @@ func eachContainerAtOnce(
         _ = global.engine()  // logging is set up once, before the threads
         let root = global.root
         let failures = Mutex<[Int: Error]>([:])
-        let output = Mutex(())
         allAtOnce(
             names.enumerated().map { (i, name) in
                 {
-                    do {
-                        try action(GlobalOptions.engine(root: root), name)
-                        output.withLock { _ in
-                            print(name)
-                            fflush(nil)
-                        }
-                    } catch {
-                        failures.withLock { $0[i] = error }
-                    }
+                    do { try action(GlobalOptions.engine(root: root), name) } catch { failures.withLock { $0[i] = error } }
                 }
             })
-        let failed = failures.withLock { $0 }.sorted { $0.key < $1.key }.map(\.value)
-        for error in failed { printError(failureMessage(error)) }
-        try exitForFailures(failed)
+        let failed = failures.withLock { $0 }
+        for (i, name) in names.enumerated() {
+            if let error = failed[i] { printError(failureMessage(error)) } else { print(name) }
+        }
+        try exitForFailures(failed.sorted { $0.key < $1.key }.map(\.value))
     }
 }
