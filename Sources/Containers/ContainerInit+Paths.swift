@@ -50,7 +50,8 @@ extension ContainerInit {
         }
     }
 
-    /// Mounts `mounts` read-only at /sys/fs/cgroup (`LaunchPlan.cgroupMounts`); called in the
+    /// Mounts `mounts` at /sys/fs/cgroup (`LaunchPlan.cgroupMounts`; read-only but for a
+    /// `--privileged` container); called in the
     /// container's cgroup namespace, so each hierarchy's root is the container's own cgroup and
     /// the workload reads its limits (`memory.max`, `cpu.max`; v1 `memory.limit_in_bytes`…) as
     /// it would under Docker. The target must be sysfs's own /sys/fs/cgroup, resolved inside the
@@ -65,8 +66,9 @@ extension ContainerInit {
         defer { close(target) }
         guard sk_fstatfs_type(target) == sysfsMagic else { return }
         let flags = UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RELATIME)
+        let readOnly = mounts.contains { $0.readOnly } ? UInt(MS_RDONLY) : 0
         if mounts.count == 1, let only = mounts.first, only.name.isEmpty {
-            _ = mount("cgroup", procFD(target), only.type, flags | UInt(MS_RDONLY), nil)
+            _ = mount("cgroup", procFD(target), only.type, flags | readOnly, nil)
             return
         }
         guard mount("tmpfs", procFD(target), "tmpfs", flags, "mode=755") == 0,
@@ -77,12 +79,12 @@ extension ContainerInit {
             guard mkdirat(tmpfs, m.name, 0o755) == 0 else { continue }
             let dir = openat(tmpfs, m.name, O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC)
             guard dir >= 0 else { continue }
-            if mount("cgroup", procFD(dir), m.type, flags | UInt(MS_RDONLY), m.options.isEmpty ? nil : m.options) != 0 {
+            if mount("cgroup", procFD(dir), m.type, flags | readOnly, m.options.isEmpty ? nil : m.options) != 0 {
                 _ = unlinkat(tmpfs, m.name, AT_REMOVEDIR)
             }
             close(dir)
         }
-        _ = mount(nil, procFD(tmpfs), nil, UInt(MS_BIND | MS_REMOUNT | MS_RDONLY) | flags, nil)
+        _ = mount(nil, procFD(tmpfs), nil, UInt(MS_BIND | MS_REMOUNT) | readOnly | flags, nil)
     }
 
     /// `f_type` of sysfs (`SYSFS_MAGIC`, include/uapi/linux/magic.h).

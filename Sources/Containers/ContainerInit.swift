@@ -393,6 +393,6 @@ public enum SpawnedInit {
         "spawned":true,"sysctls":{"net.ipv4.ip_forward":"0"},"tty":false,"consoleSize":{"rows":1,"cols":1},
         "unshareFlags":0,"upperdir":"/u","useInit":false,"user":"0","oomScoreAdj":0,"v1TasksPaths":["/t"],"workdir":"/w",
         "userNamespace":{"uidMappings":[{"containerID":0,"hostID":1,"size":1}],"gidMappings":[{"containerID":0,
-        "hostID":1,"size":1}],"cgroupProcsPaths":["/c"]},"cgroupMounts":[{"name":"cpu","type":"cgroup","options":"cpu"}]}
+        "hostID":1,"size":1}],"cgroupProcsPaths":["/c"]},"cgroupMounts":[{"name":"cpu","type":"cgroup","options":"cpu","readOnly":true}]}
         """#
 }

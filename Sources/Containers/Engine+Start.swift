@@ -337,22 +337,26 @@ extension Engine {
 
     /// What a container sees at /sys/fs/cgroup: this host's hierarchies, each in the directory of
     /// the name its mount point has here (`cpu`, `memory`, `unified`, `systemd`…), or the single v2
-    /// hierarchy at /sys/fs/cgroup itself on a cgroup v2 host, as Docker shows them. None when the
-    /// container has no /sys mount or the host's cgroups cannot be read.
+    /// hierarchy at /sys/fs/cgroup itself on a cgroup v2 host, as Docker shows them: read-only,
+    /// unless /sys is read-write (`--privileged`). None when the container has no /sys mount or
+    /// the host's cgroups cannot be read.
     static func cgroupMounts(for spec: Spec) -> [LaunchPlan.CgroupMount] {
-        guard spec.mounts?.contains(where: { $0.destination == "/sys" }) == true,
-            let layout = try? CgroupLayout.detect()
+        guard let sys = spec.mounts?.first(where: { $0.destination == "/sys" }), let layout = try? CgroupLayout.detect()
         else { return [] }
-        if layout.mode == .unified { return [LaunchPlan.CgroupMount(name: "", type: "cgroup2", options: "")] }
+        let readOnly = sys.options?.contains("ro") ?? false
+        if layout.mode == .unified {
+            return [LaunchPlan.CgroupMount(name: "", type: "cgroup2", options: "", readOnly: readOnly)]
+        }
         var seen = Set<String>()
         return layout.hierarchies.compactMap { h in
             guard let name = h.mountPoint.split(separator: "/").last.map(String.init), seen.insert(name).inserted else {
                 return nil
             }
-            if h.version == .v2 { return LaunchPlan.CgroupMount(name: name, type: "cgroup2", options: "") }
+            if h.version == .v2 { return LaunchPlan.CgroupMount(name: name, type: "cgroup2", options: "", readOnly: readOnly) }
             let named = !h.controllers.isEmpty && h.controllers.allSatisfy { $0.hasPrefix("name=") }
             return LaunchPlan.CgroupMount(
-                name: name, type: "cgroup", options: ((named ? ["none"] : []) + h.controllers).joined(separator: ","))
+                name: name, type: "cgroup", options: ((named ? ["none"] : []) + h.controllers).joined(separator: ","),
+                readOnly: readOnly)
         }
     }
 

@@ -76,6 +76,8 @@ struct LaunchPlan: Codable {
         var type: String
         /// v1: the hierarchy's controllers (`cpu,cpuacct`; `none,name=systemd` for a named one).
         var options: String
+        /// Read-only unless the container's /sys is read-write (`--privileged`, as Docker does).
+        var readOnly: Bool
     }
 
     /// What the host side does for a child in its own user namespace before it may `execve`

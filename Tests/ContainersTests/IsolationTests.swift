@@ -152,6 +152,13 @@ struct IsolationTests {
             "exec", name, "sh", "-c",
             "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes")
         #expect(exec.code == 0 && exec.lines == ["33554432"], "\(exec)")
+
+        // --privileged (refused with --userns=auto): read-write, as /sys is (Docker's rule).
+        guard userns == "host" else { return }
+        let privileged = await skiff(
+            "run", "--rm", "--privileged", "busybox", "sh", "-c",
+            "grep -E ' /sys/fs/cgroup(/memory)? ' /proc/self/mountinfo | grep -E ' - cgroup2? '")
+        #expect(privileged.code == 0 && privileged.lines.count == 1 && privileged.stdout.contains(" rw,"), "\(privileged)")
     }
 
     @Test func etcFilesExist() async {
