@@ -77,12 +77,17 @@ let legacyProcCgroup = """
         #expect(layout.hierarchy(for: "memory")?.version == .v2)
     }
 
-    @Test func hybridHostLikeThisMachine() throws {
+    /// A fake tree of a hybrid host like this machine (v2 holds only hugetlb) and its layout.
+    static func hybridHost() throws -> (tree: FakeTree, layout: CgroupLayout) {
         let tree = FakeTree()
         tree.write("proc/self/mountinfo", hybridMountinfo)
         tree.write("proc/self/cgroup", hybridProcCgroup)
         tree.write("sys/fs/cgroup/unified/cgroup.controllers", "hugetlb\n")
-        let layout = try CgroupLayout.detect(procRoot: tree.procRoot, fsRoot: tree.root)
+        return (tree, try CgroupLayout.detect(procRoot: tree.procRoot, fsRoot: tree.root))
+    }
+
+    @Test func hybridHostLikeThisMachine() throws {
+        let (tree, layout) = try Self.hybridHost()
         #expect(layout.mode == .hybrid)
         #expect(layout.hierarchies.count == 10)
         #expect(layout.hierarchies.filter { $0.version == .v1 }.count == 9)
@@ -142,11 +147,7 @@ let legacyProcCgroup = """
     /// `--cgroup-parent` is a cgroup path (relative to each hierarchy's root); a file-system path
     /// below the cgroup mounts is refused instead of being made as a cgroup of that name.
     @Test func aParentUnderTheMountPointsIsRefused() throws {
-        let tree = FakeTree()
-        tree.write("proc/self/mountinfo", hybridMountinfo)
-        tree.write("proc/self/cgroup", hybridProcCgroup)
-        tree.write("sys/fs/cgroup/unified/cgroup.controllers", "hugetlb\n")
-        let layout = try CgroupLayout.detect(procRoot: tree.procRoot, fsRoot: tree.root)
+        let (tree, layout) = try Self.hybridHost()
         for parent in [tree.path("sys/fs/cgroup/cpu/app"), tree.path("sys/fs/cgroup/app"), tree.path("sys/fs/cgroup")] {
             #expect(throws: CgroupError.self, "\(parent)") {
                 try Cgroup.plannedPaths(name: "skiff-1", parent: parent, layout: layout)
