@@ -51,9 +51,8 @@ extension ContainerInit {
     }
 
     /// Mounts `mounts` at /sys/fs/cgroup (`LaunchPlan.cgroupMounts`; read-only but for a
-    /// `--privileged` container); called in the
-    /// container's cgroup namespace, so each hierarchy's root is the container's own cgroup and
-    /// the workload reads its limits (`memory.max`, `cpu.max`; v1 `memory.limit_in_bytes`…) as
+    /// `--privileged` container); called in the container's cgroup namespace, so each
+    /// hierarchy's root is the container's own cgroup and the workload reads its limits (`memory.max`, `cpu.max`; v1 `memory.limit_in_bytes`…) as
     /// it would under Docker. The target must be sysfs's own /sys/fs/cgroup, resolved inside the
     /// root (DESIGN rule 3). Several hierarchies (a v1 or hybrid host) go below a tmpfs, one
     /// directory each, which is made read-only after. Best effort, as the file system is
